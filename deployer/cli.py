@@ -1,0 +1,303 @@
+"""fleetcron: deploy, run, inspect and schedule fleet health jobs that live in PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+
+import click
+import psycopg
+from alembic.util import CommandError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from deployer import db, dburl, jobs, migrate
+from deployer.localpg import LocalPostgres, LocalPostgresError, default_home
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class UserError(click.ClickException):
+    """A problem the user can fix, shown as one line without a traceback."""
+
+    def show(self, file=None) -> None:
+        errors.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
+
+
+def explain(error: Exception) -> str:
+    """One line that says what went wrong, never a URL or password."""
+    if isinstance(error, psycopg.OperationalError) and not isinstance(
+        error, psycopg.errors.QueryCanceled
+    ):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+        return f"cannot reach the database: {first}"
+    if isinstance(error, psycopg.errors.InvalidSchemaName | psycopg.errors.UndefinedTable):
+        return "this database has no fleetcron schema yet; run: fleetcron db upgrade"
+    if isinstance(error, psycopg.errors.UndefinedFunction):
+        return "this database's fleetcron schema is out of date; run: fleetcron db upgrade"
+    if isinstance(error, psycopg.Error):
+        diag = error.diag
+        text = diag.message_primary or str(error).strip().splitlines()[0]
+        return f"database error {diag.sqlstate or ''}: {text}".replace("error :", "error:")
+    return str(error)
+
+
+class FleetcronGroup(click.Group):
+    """Turns the errors a user can meet into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (
+            psycopg.Error,
+            dburl.DatabaseUrlError,
+            LocalPostgresError,
+            jobs.UnknownJob,
+            CommandError,
+            OSError,
+        ) as error:
+            raise UserError(explain(error)) from None
+
+
+@dataclass
+class Settings:
+    database_url: str | None
+
+    def url(self) -> str:
+        """The database to work on: --database-url, DATABASE_URL, POSTGRES_URL, or the local one."""
+        url = self.database_url or dburl.from_environment()
+        if url:
+            dburl.normalize(url)  # refuse a malformed URL before anything else happens
+            return url
+        server = local_server(start=True)
+        errors.print(f"[dim]no DATABASE_URL: using the local PostgreSQL on port {server.port}[/]")
+        return server.url()
+
+
+def local_server(*, start: bool) -> LocalPostgres:
+    home = default_home()
+    server = LocalPostgres.load(home) or LocalPostgres.create(home)
+    if start:
+        server.start()
+    return server
+
+
+@click.group(cls=FleetcronGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="PostgreSQL URL. Default: $DATABASE_URL, else $POSTGRES_URL, else the local server.",
+)
+@click.version_option(package_name="fleetcron")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """fleetcron: fleet health and heartbeat hygiene inside PostgreSQL.
+
+    Agents send heartbeats; the check-stale job marks quiet agents offline and the
+    cleanup-heartbeats job deletes old heartbeats. Vercel Cron, pg_cron and a DBA in psql
+    all call the same SQL. Without a database URL, commands use a throwaway local PostgreSQL.
+    """
+    ctx.obj = Settings(database_url=database_url)
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+@main.group("db")
+def database() -> None:
+    """Deploy the schema with Alembic (same as running alembic in this folder)."""
+
+
+@database.command()
+@click.argument("revision", default="head")
+@click.pass_obj
+def upgrade(settings: Settings, revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    url = settings.url()
+    migrate.upgrade(url, revision)
+    console.print(f"database at revision [bold]{_current(url) or 'base'}[/]")
+
+
+@database.command()
+@click.argument("revision")
+@click.pass_obj
+def downgrade(settings: Settings, revision: str) -> None:
+    """Undo migrations down to REVISION (e.g. -1, or base to remove everything)."""
+    url = settings.url()
+    migrate.downgrade(url, revision)
+    console.print(f"database at revision [bold]{_current(url) or 'base'}[/]")
+
+
+@database.command()
+@click.pass_obj
+def current(settings: Settings) -> None:
+    """Show the database's revision and whether it is at head."""
+    revision = _current(settings.url())
+    head = migrate.head()
+    state = "at head" if revision == head else f"behind head ({head})"
+    console.print(f"{revision or 'base (fleetcron not installed)'}  {state}")
+
+
+@database.command("sql")
+@click.argument("revisions", default="head")
+@click.option(
+    "--downgrade", "downgrade_", is_flag=True, help="Emit downgrade SQL (e.g. head:base)."
+)
+def offline_sql(revisions: str, downgrade_: bool) -> None:
+    """Print the SQL a migration would run, for review or for a DBA to apply with psql."""
+    click.echo(migrate.offline_sql(revisions, downgrade=downgrade_), nl=False)
+
+
+def _current(url: str) -> str | None:
+    with db.connect(url) as conn:
+        return migrate.current(conn)
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def positive_int(_ctx, _param, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise click.BadParameter("must be at least 1")
+    return value
+
+
+def positive_seconds(_ctx, _param, value: float | None) -> timedelta | None:
+    if value is None:
+        return None
+    if value <= 0:
+        raise click.BadParameter("must be more than 0 seconds")
+    return timedelta(seconds=value)
+
+
+@main.command()
+@click.argument("job", type=click.Choice(jobs.JOBS))
+@click.option("--batch", type=int, callback=positive_int, help="Rows per batch (cleanup).")
+@click.option(
+    "--time-budget",
+    type=float,
+    callback=positive_seconds,
+    metavar="SECONDS",
+    help="Stop starting new batches after this long (cleanup).",
+)
+@click.pass_obj
+def run(settings: Settings, job: str, batch: int | None, time_budget: timedelta | None) -> None:
+    """Run JOB once, by the same path the Vercel endpoints take."""
+    url = settings.url()
+    if job == jobs.CHECK_STALE:
+        result = jobs.run(url, job, triggered_by="cli")
+    else:
+        result = _run_cleanup_with_progress(url, batch, time_budget)
+    _print_result(result)
+    if result.outcome == "error":
+        sys.exit(1)
+
+
+def _run_cleanup_with_progress(
+    url: str, batch: int | None, time_budget: timedelta | None
+) -> jobs.JobResult:
+    progress = Progress(
+        TextColumn("cleanup-heartbeats"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[deleted]:,} deleted · batch {task.fields[batches]}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("purge", total=None, deleted=0, batches=0)
+
+        def update(report: dict) -> None:
+            progress.update(task, deleted=report["deleted"], batches=report["batches"])
+
+        try:
+            return jobs.run(
+                url,
+                jobs.CLEANUP_HEARTBEATS,
+                triggered_by="cli",
+                batch=batch,
+                time_budget=time_budget,
+                on_progress=update,
+            )
+        except (KeyboardInterrupt, psycopg.errors.QueryCanceled):
+            deleted = progress.tasks[0].fields["deleted"]
+            raise UserError(
+                f"interrupted: {deleted:,} rows were deleted in batches that committed; "
+                "the run is recorded as error and the next run carries on"
+            ) from None
+
+
+def _print_result(result: jobs.JobResult) -> None:
+    table = Table(show_header=False, box=None)
+    for key, value in result.as_dict().items():
+        table.add_row(
+            key.replace("_", " "),
+            f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value),
+        )
+    console.print(table)
+
+
+# -- local ------------------------------------------------------------------------------------
+
+
+@main.group()
+def local() -> None:
+    """The throwaway local PostgreSQL used when no DATABASE_URL is given."""
+
+
+@local.command("start")
+def local_start() -> None:
+    """Start it (creating it on first use) and print its URL."""
+    server = local_server(start=True)
+    click.echo(server.url())
+
+
+@local.command("stop")
+def local_stop() -> None:
+    """Stop it; its data stays for the next start."""
+    server = LocalPostgres.load(default_home())
+    if server:
+        server.stop()
+    console.print("local PostgreSQL stopped")
+
+
+@local.command("url")
+def local_url() -> None:
+    """Print its URL (for DATABASE_URL=... or psql)."""
+    server = LocalPostgres.load(default_home())
+    if not server:
+        raise UserError("no local PostgreSQL yet; create one with: fleetcron local start")
+    click.echo(server.url())
+
+
+@local.command("status")
+def local_status() -> None:
+    """Say whether it runs, where, and whether pg_cron is loaded."""
+    server = LocalPostgres.load(default_home())
+    if not server:
+        console.print("no local PostgreSQL yet (fleetcron local start creates one)")
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("running", "yes" if server.is_running() else "no")
+    table.add_row("port", str(server.port))
+    table.add_row("folder", str(server.home))
+    table.add_row(
+        "pg_cron",
+        (server.pg_cron_database and f"in database {server.pg_cron_database}") or "not installed",
+    )
+    console.print(table)
+
+
+@local.command("destroy")
+@click.confirmation_option(prompt="Stop the local PostgreSQL and delete all its data?")
+def local_destroy() -> None:
+    """Stop it and delete its data."""
+    server = LocalPostgres.load(default_home())
+    if server:
+        server.destroy()
+    console.print("local PostgreSQL removed")

@@ -1,0 +1,52 @@
+-- Undo migration 0001: drop every object it created, newest dependents first.
+--
+-- This deletes all fleet data. It leaves the schema fleet (Alembic's version table lives
+-- there) and the cluster-wide roles fleet_cron and fleet_agent; remove those by hand if
+-- fleetcron is leaving the cluster:  drop schema fleet cascade; drop role fleet_cron;
+-- drop role fleet_agent;
+
+drop procedure fleet.purge_old_heartbeats_all(integer, interval, text, bigint, text, bigint, integer, boolean);
+
+drop function fleet.mark_stale_agents(text);
+
+drop function fleet.run_check_stale(text);
+
+drop function fleet.purge_old_heartbeats(integer);
+
+drop function fleet.purge_heartbeat_batch(integer, timestamptz, bigint);
+
+drop function fleet.claim_purge_run(integer, interval, text);
+
+drop function fleet.prune_run_log();
+
+drop function fleet.job_run_close(bigint, text, bigint, jsonb);
+
+drop function fleet.job_run_open(text, text, timestamptz);
+
+drop function fleet.job_trigger_source(text);
+
+drop function fleet.record_heartbeat(uuid, jsonb);
+
+drop function fleet.register_agent(text, interval);
+
+drop table fleet.agent_events;
+
+drop table fleet.heartbeats;
+
+drop table fleet.job_runs;
+
+drop table fleet.agents;
+
+drop table fleet.config;
+
+drop function fleet.heartbeats_touch_agents();
+
+drop function fleet.heartbeats_use_database_clock();
+
+drop function fleet.agents_record_transition();
+
+drop function fleet.agents_stamp_status_change();
+
+drop function fleet.config_guard();
+
+drop function fleet.ago(interval);

@@ -1,0 +1,125 @@
+"""Fixtures: one real PostgreSQL per test session, one migrated template, a fresh database per test.
+
+The server comes from fleetcron's own helper (deployer.localpg), which is root-safe;
+pytest-postgresql's janitor and client fixture build on it: the template database is migrated
+with Alembic once, and every test gets ``fleet_test`` cloned from it and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from pytest_postgresql import factories
+from pytest_postgresql.executors import NoopExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from deployer import migrate
+from deployer.localpg import LocalPostgres
+from tests.fleet import Fleet
+
+TEST_DATABASE = "fleet_test"
+# Login roles for the privilege tests; the password is only good for this throwaway server.
+ROLE_PASSWORD = "fleet-test-password"
+CRON_LOGIN = "fleet_test_cron_login"
+AGENT_LOGIN = "fleet_test_agent_login"
+NOBODY_LOGIN = "fleet_test_nobody"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalPostgres]:
+    server = LocalPostgres.create()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def fleet_template(pg_server: LocalPostgres) -> Iterator[NoopExecutor]:
+    """The process fixture for pytest-postgresql: our server, with a migrated template."""
+    executor = NoopExecutor(
+        host=pg_server.host,
+        port=pg_server.port,
+        user=pg_server.user,
+        password=pg_server.password,
+        dbname=TEST_DATABASE,
+        options="",
+    )
+    janitor = DatabaseJanitor(
+        user=executor.user,
+        host=executor.host,
+        port=executor.port,
+        password=executor.password,
+        dbname=executor.template_dbname,
+        as_template=True,
+    )
+    with janitor:
+        migrate.upgrade(pg_server.url(executor.template_dbname))
+        _create_login_roles(pg_server)
+        yield executor
+
+
+def _create_login_roles(server: LocalPostgres) -> None:
+    memberships = {CRON_LOGIN: "fleet_cron", AGENT_LOGIN: "fleet_agent", NOBODY_LOGIN: None}
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        for role, member_of in memberships.items():
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+            conn.execute(
+                sql.SQL("create role {} login password {}").format(
+                    sql.Identifier(role), sql.Literal(ROLE_PASSWORD)
+                )
+            )
+            if member_of:
+                conn.execute(
+                    sql.SQL("grant {} to {}").format(
+                        sql.Identifier(member_of), sql.Identifier(role)
+                    )
+                )
+
+
+fresh_database = factories.postgresql("fleet_template")
+
+
+@pytest.fixture
+def db(fresh_database: psycopg.Connection) -> psycopg.Connection:
+    """A connection, as the database owner, to this test's own freshly migrated database."""
+    fresh_database.autocommit = True
+    return fresh_database
+
+
+@pytest.fixture
+def db_url(db: psycopg.Connection, pg_server: LocalPostgres) -> str:
+    return pg_server.url(TEST_DATABASE)
+
+
+@pytest.fixture
+def fleet(db: psycopg.Connection) -> Fleet:
+    return Fleet(db)
+
+
+@pytest.fixture
+def connect(pg_server: LocalPostgres, db: psycopg.Connection) -> Iterator:
+    """Open more connections to the test database, optionally as another role; all closed after."""
+    opened: list[psycopg.Connection] = []
+
+    def open_connection(
+        user: str | None = None, *, autocommit: bool = True, **settings: str
+    ) -> psycopg.Connection:
+        url = pg_server.url(TEST_DATABASE, user=user, password=ROLE_PASSWORD if user else None)
+        conn = psycopg.connect(url, autocommit=autocommit)
+        for name, value in settings.items():
+            conn.execute(
+                sql.SQL("select set_config({}, {}, false)").format(
+                    sql.Literal(name), sql.Literal(value)
+                )
+            )
+        opened.append(conn)
+        return conn
+
+    yield open_connection
+    for conn in opened:
+        conn.close()

@@ -1,0 +1,190 @@
+"""check-stale: quiet online agents go offline, once, with an event, a NOTIFY and a run row."""
+
+from datetime import timedelta
+
+import pytest
+from psycopg import errors
+
+FIVE_MINUTES = timedelta(minutes=5)
+
+
+def run_check_stale(db, triggered_by=None):
+    return db.execute(
+        "select id, outcome, rows_affected, triggered_by from fleet.run_check_stale(%s)",
+        (triggered_by,),
+    ).fetchone()
+
+
+def mark_stale_agents(db):
+    return db.execute("select agent_name from fleet.mark_stale_agents()").fetchall()
+
+
+def test_an_online_agent_silent_past_the_threshold_goes_offline(fleet, db):
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+
+    run_check_stale(db)
+
+    assert fleet.status(agent_id) == "offline"
+
+
+def test_an_online_agent_within_the_threshold_stays_online(fleet, db):
+    agent_id = fleet.online_agent("chatty", silent_for=timedelta(minutes=4))
+
+    run_check_stale(db)
+
+    assert fleet.status(agent_id) == "online"
+
+
+def test_mark_stale_agents_returns_exactly_the_agents_it_marked(fleet, db):
+    fleet.online_agent("quiet-a", silent_for=timedelta(minutes=6))
+    fleet.online_agent("quiet-b", silent_for=timedelta(hours=2))
+    fleet.online_agent("chatty", silent_for=timedelta(minutes=1))
+
+    marked = mark_stale_agents(db)
+
+    assert marked == [("quiet-a",), ("quiet-b",)]
+
+
+def test_an_agent_that_never_sent_a_heartbeat_is_left_alone(fleet, db):
+    agent_id = fleet.register("never-seen")
+
+    marked = mark_stale_agents(db)
+
+    assert marked == []
+    assert fleet.status(agent_id) == "offline"
+    assert fleet.events(agent_id) == []
+
+
+def test_an_offline_agent_is_not_marked_again(fleet, db):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    mark_stale_agents(db)
+
+    second = mark_stale_agents(db)
+
+    assert second == []
+    assert len([e for e in fleet.events() if e["reason"] == "stale"]) == 1
+
+
+def test_a_per_agent_threshold_overrides_the_default(fleet, db):
+    patient = fleet.online_agent(
+        "patient", silent_for=timedelta(minutes=20), stale_after=timedelta(hours=1)
+    )
+    strict = fleet.online_agent(
+        "strict", silent_for=timedelta(minutes=2), stale_after=timedelta(minutes=1)
+    )
+
+    run_check_stale(db)
+
+    assert fleet.status(patient) == "online"
+    assert fleet.status(strict) == "offline"
+
+
+def test_the_default_threshold_comes_from_config(fleet, db):
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    fleet.configure(stale_after=timedelta(minutes=10))
+
+    run_check_stale(db)
+
+    assert fleet.status(agent_id) == "online"
+
+
+def test_each_transition_writes_one_event_linked_to_the_run(fleet, db):
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+
+    run_id, *_ = run_check_stale(db)
+
+    stale_events = [e for e in fleet.events(agent_id) if e["reason"] == "stale"]
+    assert [(e["from_status"], e["to_status"], e["run_id"]) for e in stale_events] == [
+        ("online", "offline", run_id)
+    ]
+
+
+def test_each_transition_is_notified(fleet, db, connect):
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    listener = connect()
+    listener.execute("listen fleet_agent_status")
+
+    run_check_stale(db)
+
+    notices = list(listener.notifies(timeout=5, stop_after=1))
+    assert len(notices) == 1
+    assert f'"agent_id" : "{agent_id}"' in notices[0].payload
+    assert '"reason" : "stale"' in notices[0].payload
+
+
+def test_a_run_records_one_ok_row_with_the_count(fleet, db):
+    fleet.online_agent("quiet-a", silent_for=timedelta(minutes=6))
+    fleet.online_agent("quiet-b", silent_for=timedelta(minutes=6))
+
+    run_check_stale(db, triggered_by="cli")
+
+    [run] = fleet.runs("check-stale")
+    assert (run["outcome"], run["rows_affected"], run["triggered_by"]) == ("ok", 2, "cli")
+    assert run["finished_at"] >= run["started_at"]
+
+
+def test_a_run_that_finds_nothing_still_records_an_ok_row(fleet, db):
+    run_check_stale(db)
+
+    [run] = fleet.runs("check-stale")
+    assert (run["outcome"], run["rows_affected"]) == ("ok", 0)
+
+
+def test_triggered_by_is_inferred_from_application_name(fleet, connect):
+    psql_like = connect(application_name="psql")
+
+    run_check_stale(psql_like)
+
+    assert fleet.runs("check-stale")[0]["triggered_by"] == "psql"
+
+
+def test_an_unknown_triggered_by_is_refused_and_records_nothing(fleet, db):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+
+    with pytest.raises(errors.InvalidParameterValue, match="triggered_by must be one of"):
+        run_check_stale(db, triggered_by="cron-job.org")
+
+    assert fleet.runs() == []
+    assert fleet.events()[-1]["reason"] == "heartbeat"
+
+
+def test_an_overlapping_run_returns_at_once_as_skipped(fleet, connect):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    first = connect(autocommit=False)
+    second = connect(statement_timeout="2s")
+    run_check_stale(first)  # holds the lock until it commits
+
+    _, outcome, marked, _ = run_check_stale(second)
+
+    assert (outcome, marked) == ("skipped", 0)
+    first.commit()
+
+
+def test_a_skipped_mark_stale_agents_returns_nothing_and_says_why(fleet, connect):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    first = connect(autocommit=False)
+    second = connect(statement_timeout="2s")
+    notices = []
+    second.add_notice_handler(lambda diag: notices.append(diag.message_primary))
+    run_check_stale(first)
+
+    marked = mark_stale_agents(second)
+
+    assert marked == []
+    assert any("skipped: another run holds the lock" in text for text in notices)
+    first.commit()
+
+
+def test_a_failed_run_changes_nothing(fleet, db, connect):
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    # Another session holds the agent's row, and the run may not wait for it.
+    blocker = connect(autocommit=False)
+    blocker.execute("select 1 from fleet.agents where id = %s for update", (agent_id,))
+    impatient = connect(lock_timeout="200ms")
+
+    with pytest.raises(errors.LockNotAvailable):
+        run_check_stale(impatient)
+
+    blocker.rollback()
+    assert fleet.status(agent_id) == "online"
+    assert fleet.runs() == []

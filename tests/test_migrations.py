@@ -1,0 +1,155 @@
+"""Alembic: upgrade, downgrade, offline SQL, and the URLs deploy pipelines actually hold."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from deployer import migrate
+from deployer.paths import PROJECT_ROOT
+
+CATALOG_SNAPSHOT = (Path(__file__).parent / "sql" / "catalog_snapshot.sql").read_text()
+
+
+@pytest.fixture
+def empty_database(pg_server, request):
+    """A database with nothing of fleetcron in it; its URL."""
+    name = f"fleet_empty_{request.node.name[:40]}".lower()
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}"')
+        admin.execute(f'create database "{name}"')
+    yield pg_server.url(name)
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def catalog(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute(CATALOG_SNAPSHOT).fetchall()
+
+
+def fleet_objects(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select relname from pg_class where relnamespace = 'fleet'::regnamespace "
+            "and relkind in ('r', 'v', 'S') "
+            "union all select proname from pg_proc where pronamespace = 'fleet'::regnamespace "
+            "order by 1"
+        ).fetchall()
+
+
+def run_alembic(*args, env):
+    return subprocess.run(
+        [str(Path(os.sys.executable).parent / "alembic"), *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_up_down_up_leaves_the_catalog_exactly_as_a_straight_upgrade(db_url, empty_database):
+    straight = catalog(db_url)  # the per-test database was migrated straight to head
+
+    migrate.upgrade(empty_database)
+    migrate.downgrade(empty_database, "base")
+    migrate.upgrade(empty_database)
+
+    assert catalog(empty_database) == straight
+
+
+def test_the_catalog_covers_every_kind_of_object(db_url):
+    kinds = {row[0] for row in catalog(db_url)}
+
+    assert kinds >= {"schema", "routine", "relation", "column", "constraint", "index", "trigger"}
+
+
+def test_downgrading_to_base_removes_everything_but_the_version_table(empty_database):
+    migrate.upgrade(empty_database)
+
+    migrate.downgrade(empty_database, "base")
+
+    assert fleet_objects(empty_database) == [("alembic_version",)]
+
+
+def test_the_database_reports_its_revision(empty_database):
+    migrate.upgrade(empty_database)
+
+    with psycopg.connect(empty_database) as conn:
+        assert migrate.current(conn) == migrate.head()
+
+
+def test_offline_sql_names_every_file_it_copies(db_url):
+    script = migrate.offline_sql()
+
+    assert script.lstrip().startswith("BEGIN;")
+    assert "-- sql/functions/run_check_stale.v1.sql" in script
+    assert "create or replace procedure fleet.purge_old_heartbeats_all(" in script
+    assert script.rstrip().endswith("COMMIT;")
+
+
+def test_offline_sql_applied_with_psql_builds_the_same_catalog(db_url, empty_database, tmp_path):
+    script = tmp_path / "upgrade.sql"
+    script.write_text(migrate.offline_sql())
+
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_database, "-f", str(script)],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert catalog(empty_database) == catalog(db_url)
+
+
+def test_offline_downgrade_sql_applied_with_psql_returns_to_base(empty_database, tmp_path):
+    migrate.upgrade(empty_database)
+    script = tmp_path / "downgrade.sql"
+    script.write_text(migrate.offline_sql("head:base", downgrade=True))
+
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", empty_database, "-f", str(script)],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert fleet_objects(empty_database) == [("alembic_version",)]
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_the_alembic_command_takes_database_url_in_either_scheme(empty_database, scheme):
+    url = empty_database.replace("postgresql://", f"{scheme}://", 1)
+
+    result = run_alembic("upgrade", "head", env={"DATABASE_URL": url, "POSTGRES_URL": ""})
+
+    assert result.returncode == 0, result.stderr
+    assert "Running upgrade  -> 0001" in result.stderr
+
+
+def test_the_alembic_command_falls_back_to_postgres_url_and_ignores_provider_parameters(
+    empty_database,
+):
+    url = f"{empty_database}?sslmode=disable&supa=base-pooler.x&pgbouncer=true"
+
+    result = run_alembic("upgrade", "head", env={"DATABASE_URL": "", "POSTGRES_URL": url})
+
+    assert result.returncode == 0, result.stderr
+    assert ("alembic_version",) in fleet_objects(empty_database)
+
+
+def test_the_alembic_command_without_a_database_says_so(empty_database):
+    result = run_alembic("upgrade", "head", env={"DATABASE_URL": "", "POSTGRES_URL": ""})
+
+    assert result.returncode != 0
+    assert "no database: set DATABASE_URL" in result.stderr
+
+
+def test_upgrading_twice_is_a_no_op(db_url):
+    before = catalog(db_url)
+
+    migrate.upgrade(db_url)
+
+    assert catalog(db_url) == before

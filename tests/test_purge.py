@@ -1,0 +1,301 @@
+"""cleanup-heartbeats: bounded batches, oldest first, only past the retention, with a run log."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from psycopg import errors
+
+RETENTION = timedelta(days=30)
+EXPIRED = timedelta(days=40)
+FRESH = timedelta(days=1)
+
+
+@pytest.fixture
+def agent(fleet):
+    return fleet.register("edge-1")
+
+
+def purge_batch(db, batch=None):
+    return db.execute("select fleet.purge_old_heartbeats(%s)", (batch,)).fetchone()[0]
+
+
+# -- one batch: fleet.purge_old_heartbeats ------------------------------------------------------
+
+
+def test_a_batch_deletes_at_most_batch_rows(fleet, db, agent):
+    fleet.heartbeat_series(agent, 25, oldest=EXPIRED)
+
+    deleted = purge_batch(db, 10)
+
+    assert deleted == 10
+    assert fleet.heartbeat_count() == 15
+
+
+def test_a_batch_deletes_the_oldest_rows_first(fleet, db, agent):
+    fleet.heartbeat_series(agent, 5, oldest=EXPIRED, spacing=timedelta(hours=1))
+
+    purge_batch(db, 2)
+
+    ages = fleet.heartbeat_ages()
+    assert len(ages) == 3
+    assert max(ages) < EXPIRED - timedelta(hours=1.5)
+
+
+def test_a_batch_never_touches_rows_inside_the_retention(fleet, db, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    fleet.heartbeat_series(agent, 3, oldest=FRESH)
+
+    deleted = purge_batch(db, 100)
+
+    assert deleted == 3
+    assert fleet.heartbeat_count() == 3
+    assert fleet.heartbeat_count(older_than=RETENTION) == 0
+
+
+def test_a_batch_returns_zero_when_nothing_has_expired(fleet, db, agent):
+    fleet.heartbeat_series(agent, 3, oldest=FRESH)
+
+    assert purge_batch(db, 100) == 0
+
+
+def test_the_retention_comes_from_config(fleet, db, agent):
+    fleet.heartbeat_series(agent, 4, oldest=timedelta(days=10), spacing=timedelta(days=1))
+    fleet.configure(heartbeat_retention=timedelta(days=8))
+
+    deleted = purge_batch(db, 100)
+
+    assert deleted == 3  # 10, 9 and 8 days old (the 8-day one by its extra seconds)
+
+
+def test_the_default_batch_size_comes_from_config(fleet, db, agent):
+    fleet.heartbeat_series(agent, 10, oldest=EXPIRED)
+    fleet.configure(purge_batch_size=4)
+
+    assert purge_batch(db) == 4
+
+
+def test_rows_stamped_in_one_transaction_are_split_across_batches(fleet, db, agent):
+    fleet.heartbeat_series(agent, 25, oldest=EXPIRED, spacing=timedelta(0))
+
+    deleted = [purge_batch(db, 10) for _ in range(4)]
+
+    assert deleted == [10, 10, 5, 0]
+
+
+@pytest.mark.parametrize("batch", [0, -5])
+def test_a_batch_below_one_row_is_refused_and_deletes_nothing(fleet, db, agent, batch):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+
+    with pytest.raises(errors.InvalidParameterValue, match="batch must be at least 1 row"):
+        purge_batch(db, batch)
+
+    assert fleet.heartbeat_count() == 3
+
+
+def test_a_batch_continues_after_the_cursor_it_returned(fleet, db, agent):
+    fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
+
+    first = db.execute("select * from fleet.purge_heartbeat_batch(10)").fetchone()
+    second = db.execute(
+        "select * from fleet.purge_heartbeat_batch(10, %s, %s)", (first[1], first[2])
+    ).fetchone()
+
+    assert (first[0], first[3]) == (10, True)
+    assert (second[0], second[3]) == (10, True)
+    assert (second[1], second[2]) > (first[1], first[2])
+    assert fleet.heartbeat_count() == 10
+
+
+def test_a_half_given_cursor_is_refused(db):
+    with pytest.raises(errors.InvalidParameterValue, match="give both"):
+        db.execute("select * from fleet.purge_heartbeat_batch(10, now(), null)")
+
+
+# -- the job: fleet.purge_old_heartbeats_all ----------------------------------------------------
+
+
+def test_the_job_deletes_every_expired_row_in_batches(fleet, agent):
+    fleet.heartbeat_series(agent, 95, oldest=EXPIRED)
+    fleet.heartbeat_series(agent, 5, oldest=FRESH)
+
+    report = fleet.purge_all(batch=10)
+
+    assert (report["outcome"], report["deleted"], report["batches"]) == ("ok", 95, 10)
+    assert report["backlog"] is False
+    assert fleet.heartbeat_count() == 5
+
+
+def test_the_job_records_its_run(fleet, agent):
+    fleet.heartbeat_series(agent, 12, oldest=EXPIRED)
+
+    report = fleet.purge_all(batch=5, triggered_by="cli")
+
+    [run] = fleet.runs("cleanup-heartbeats")
+    assert run["id"] == report["run_id"]
+    assert (run["outcome"], run["rows_affected"], run["triggered_by"]) == ("ok", 12, "cli")
+    assert run["detail"]["batches"] == 3
+    assert run["detail"]["backlog"] is False
+
+
+def test_the_job_stops_when_its_time_budget_is_spent_and_reports_the_backlog(fleet, agent):
+    fleet.heartbeat_series(agent, 50, oldest=EXPIRED)
+
+    report = fleet.purge_all(batch=10, time_budget=timedelta(microseconds=1))
+
+    assert (report["deleted"], report["batches"], report["backlog"]) == (10, 1, True)
+    assert fleet.heartbeat_count() == 40
+
+
+def test_the_next_run_finishes_the_backlog_without_losing_or_recounting_rows(fleet, agent):
+    fleet.heartbeat_series(agent, 50, oldest=EXPIRED)
+    first = fleet.purge_all(batch=10, time_budget=timedelta(microseconds=1))
+
+    second = fleet.purge_all(batch=10)
+
+    assert first["deleted"] + second["deleted"] == 50
+    assert second["backlog"] is False
+    assert sum(run["rows_affected"] for run in fleet.runs("cleanup-heartbeats")) == 50
+
+
+def test_the_job_prunes_old_runs_and_events(fleet, db, agent):
+    fleet.heartbeat(agent)  # one event, fresh
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, outcome, started_at, finished_at) "
+        "values ('check-stale', 'other', 'ok', now() - interval '31 days', "
+        "now() - interval '31 days')"
+    )
+    db.execute(
+        "insert into fleet.agent_events (agent_id, from_status, to_status, reason, occurred_at) "
+        "values (%s, 'online', 'offline', 'stale', now() - interval '91 days')",
+        (agent,),
+    )
+
+    fleet.purge_all()
+
+    [run] = fleet.runs()
+    assert run["job"] == "cleanup-heartbeats"
+    assert (run["detail"]["job_runs_pruned"], run["detail"]["events_pruned"]) == (1, 1)
+    assert len(fleet.events()) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"batch": 0}, "batch must be at least 1 row"),
+        ({"time_budget": timedelta(0)}, "time_budget must be positive"),
+        ({"time_budget": timedelta(seconds=-1)}, "time_budget must be positive"),
+        ({"triggered_by": "someone"}, "triggered_by must be one of"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_changes(fleet, agent, arguments, message):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+
+    with pytest.raises(errors.InvalidParameterValue, match=message):
+        fleet.purge_all(**arguments)
+
+    assert fleet.heartbeat_count() == 3
+    assert fleet.runs() == []
+
+
+def test_the_job_refuses_to_run_inside_a_transaction_block_and_changes_nothing(fleet, db, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+
+    with pytest.raises(errors.InvalidTransactionTermination), db.transaction():
+        db.execute("call fleet.purge_old_heartbeats_all()")
+
+    assert fleet.heartbeat_count() == 3
+    assert fleet.runs() == []
+
+
+def test_a_run_while_another_is_still_going_is_skipped(fleet, db, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, deadline) "
+        "values ('cleanup-heartbeats', 'vercel', now() + interval '5 minutes')"
+    )
+
+    report = fleet.purge_all()
+
+    assert (report["outcome"], report["deleted"]) == ("skipped", 0)
+    assert fleet.heartbeat_count() == 3
+    assert fleet.runs()[-1]["detail"]["running_run_id"] == fleet.runs()[0]["id"]
+
+
+def test_a_run_that_died_is_marked_abandoned_and_does_not_block_the_next(fleet, db, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, started_at, deadline) "
+        "values ('cleanup-heartbeats', 'vercel', now() - interval '1 hour', "
+        "now() - interval '50 minutes')"
+    )
+
+    report = fleet.purge_all()
+
+    dead, current = fleet.runs()
+    assert (dead["outcome"], dead["detail"]["error"][:9]) == ("error", "abandoned")
+    assert (current["id"], current["outcome"]) == (report["run_id"], "ok")
+    assert fleet.heartbeat_count() == 0
+
+
+def test_an_error_in_a_batch_is_recorded_raised_and_keeps_earlier_batches(fleet, connect, agent):
+    fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
+    # Lock the 15th-oldest row so the second batch of 10 cannot delete it in time.
+    blocker = connect(autocommit=False)
+    blocker.execute(
+        "select 1 from fleet.heartbeats where id = "
+        "(select id from fleet.heartbeats order by created_at, id offset 14 limit 1) for update"
+    )
+    impatient = connect(lock_timeout="300ms")
+
+    with pytest.raises(errors.LockNotAvailable) as raised:
+        impatient.execute("call fleet.purge_old_heartbeats_all(batch => 10)")
+
+    blocker.rollback()
+    [run] = fleet.runs()
+    assert (run["outcome"], run["rows_affected"]) == ("error", 10)
+    assert run["detail"]["sqlstate"] == "55P03"
+    assert f"run {run['id']} was recorded as error" in raised.value.diag.message_hint
+    assert fleet.heartbeat_count() == 20
+
+
+def test_a_cancelled_run_is_recorded_and_keeps_the_batches_it_committed(fleet, connect, agent):
+    fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
+    blocker = connect(autocommit=False)
+    blocker.execute(
+        "select 1 from fleet.heartbeats where id = "
+        "(select id from fleet.heartbeats order by created_at, id offset 14 limit 1) for update"
+    )
+    purger, observer = connect(), connect()
+    outcome = {}
+
+    def purge():
+        try:
+            purger.execute("call fleet.purge_old_heartbeats_all(batch => 10)")
+        except errors.QueryCanceled:
+            outcome["cancelled"] = True
+
+    thread = threading.Thread(target=purge)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and not observer.execute(
+            "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+            (purger.info.backend_pid,),
+        ).fetchone()[0]
+    ):
+        time.sleep(0.02)
+    purger.cancel_safe()
+    thread.join(10)
+    blocker.rollback()
+
+    assert outcome == {"cancelled": True}
+    [run] = fleet.runs()
+    assert (run["outcome"], run["rows_affected"], run["detail"]["sqlstate"]) == (
+        "error",
+        10,
+        "57014",
+    )
+    assert fleet.heartbeat_count() == 20

@@ -1,0 +1,186 @@
+"""Privileges: nothing for PUBLIC, jobs for fleet_cron, heartbeats for fleet_agent, no tables."""
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+
+from deployer import migrate
+from tests.conftest import AGENT_LOGIN, CRON_LOGIN, NOBODY_LOGIN
+
+JOB_CALLS = [
+    "select * from fleet.run_check_stale()",
+    "select * from fleet.mark_stale_agents()",
+    "select fleet.purge_old_heartbeats(100)",
+    "call fleet.purge_old_heartbeats_all()",
+]
+AGENT_CALLS = [
+    "select fleet.register_agent('edge-1')",
+    "select fleet.record_heartbeat((select id from fleet.register_agent('edge-1')))",
+]
+
+
+def fleet_routines(db):
+    return db.execute(
+        "select p.oid::regprocedure::text, p.prokind, p.prosecdef, p.proconfig "
+        "from pg_proc as p where p.pronamespace = 'fleet'::regnamespace order by 1"
+    ).fetchall()
+
+
+def test_no_fleet_routine_is_executable_by_public(db):
+    executable = db.execute(
+        "select p.oid::regprocedure::text from pg_proc as p "
+        "cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as acl "
+        "where p.pronamespace = 'fleet'::regnamespace and acl.grantee = 0"
+    ).fetchall()
+
+    assert executable == []
+
+
+def test_every_security_definer_routine_pins_its_search_path(db):
+    definers = [row for row in fleet_routines(db) if row[2]]
+
+    assert len(definers) >= 10
+    for name, _, _, config in definers:
+        assert config == ["search_path=pg_catalog, pg_temp"], name
+
+
+def test_the_cleanup_procedure_runs_with_its_callers_rights_so_it_may_commit(db):
+    [procedure] = [row for row in fleet_routines(db) if row[1] == "p"]
+
+    assert procedure[0].startswith("fleet.purge_old_heartbeats_all(")
+    assert (procedure[2], procedure[3]) == (False, None)
+
+
+@pytest.mark.parametrize("call", JOB_CALLS + AGENT_CALLS)
+def test_a_role_without_the_grants_cannot_use_the_schema(connect, call):
+    nobody = connect(NOBODY_LOGIN)
+
+    with pytest.raises(errors.InsufficientPrivilege, match="permission denied for schema fleet"):
+        nobody.execute(call)
+
+
+def test_schema_usage_alone_grants_no_routine(db, connect):
+    db.execute(sql.SQL("grant usage on schema fleet to {}").format(sql.Identifier(NOBODY_LOGIN)))
+    nobody = connect(NOBODY_LOGIN)
+
+    executable = [
+        signature
+        for signature, *_ in fleet_routines(db)
+        if db.execute(
+            "select has_function_privilege(%s, %s, 'execute')", (NOBODY_LOGIN, signature)
+        ).fetchone()[0]
+    ]
+
+    assert executable == []
+    for call in JOB_CALLS + AGENT_CALLS:
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied for"):
+            nobody.execute(call)
+
+
+@pytest.mark.parametrize(
+    ("call", "job", "rows_affected"),
+    [
+        ("select * from fleet.run_check_stale('vercel')", "check-stale", 1),
+        ("select * from fleet.mark_stale_agents('vercel')", "check-stale", 1),
+        ("call fleet.purge_old_heartbeats_all(triggered_by => 'vercel')", "cleanup-heartbeats", 20),
+    ],
+)
+def test_a_login_with_only_fleet_cron_membership_runs_the_jobs(
+    fleet, connect, call, job, rows_affected
+):
+    agent = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    fleet.heartbeat_series(agent, 20, oldest=timedelta(days=40))
+    cron = connect(CRON_LOGIN)
+
+    cron.execute(call)
+
+    [run] = fleet.runs()
+    assert (run["job"], run["outcome"], run["rows_affected"]) == (job, "ok", rows_affected)
+
+
+def test_a_login_with_only_fleet_cron_membership_purges_a_batch_by_hand(fleet, connect):
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 20, oldest=timedelta(days=40))
+
+    deleted = connect(CRON_LOGIN).execute("select fleet.purge_old_heartbeats(5)").fetchone()[0]
+
+    assert deleted == 5
+    assert fleet.heartbeat_count() == 15
+
+
+def test_fleet_cron_marks_agents_offline_through_the_job(fleet, connect):
+    agent = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+
+    connect(CRON_LOGIN).execute("select fleet.run_check_stale('vercel')")
+
+    assert fleet.status(agent) == "offline"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select * from fleet.agents",
+        "select * from fleet.heartbeats",
+        "select * from fleet.job_runs",
+        "update fleet.config set stale_after = interval '1 hour'",
+        "delete from fleet.heartbeats",
+    ],
+)
+@pytest.mark.parametrize("login", [CRON_LOGIN, AGENT_LOGIN])
+def test_the_fleet_roles_hold_no_table_privilege(connect, login, statement):
+    with pytest.raises(errors.InsufficientPrivilege):
+        connect(login).execute(statement)
+
+
+def test_fleet_agent_registers_and_records_heartbeats(fleet, connect):
+    agent_login = connect(AGENT_LOGIN)
+
+    agent_id = agent_login.execute("select id from fleet.register_agent('edge-9')").fetchone()[0]
+    agent_login.execute("select fleet.record_heartbeat(%s)", (agent_id,))
+
+    assert fleet.status(agent_id) == "online"
+
+
+@pytest.mark.parametrize("call", JOB_CALLS)
+def test_fleet_agent_cannot_run_the_jobs(connect, call):
+    with pytest.raises(errors.InsufficientPrivilege):
+        connect(AGENT_LOGIN).execute(call)
+
+
+def test_fleet_cron_cannot_write_heartbeats(connect):
+    with pytest.raises(errors.InsufficientPrivilege):
+        connect(CRON_LOGIN).execute("select fleet.register_agent('edge-1')")
+
+
+def test_supabase_api_roles_get_nothing_even_with_default_privileges_granting_them(pg_server):
+    """On Supabase, anon and authenticated exist and default privileges may hand them objects."""
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+        for role in ("anon", "authenticated"):
+            admin.execute(
+                sql.SQL(
+                    "do $$ begin create role {} nologin; "
+                    "exception when duplicate_object then null; end $$"
+                ).format(sql.Identifier(role))
+            )
+        admin.execute("drop database if exists fleet_supabase_like")
+        admin.execute("create database fleet_supabase_like")
+    url = pg_server.url("fleet_supabase_like")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter default privileges grant execute on routines to anon, authenticated")
+        conn.execute("alter default privileges grant all on tables to anon, authenticated")
+
+        migrate.upgrade(url)
+
+        leaked = conn.execute(
+            "select count(*) from pg_proc as p where p.pronamespace = 'fleet'::regnamespace "
+            "and (has_function_privilege('anon', p.oid, 'execute') "
+            "  or has_function_privilege('authenticated', p.oid, 'execute'))"
+        ).fetchone()[0]
+        tables = conn.execute(
+            "select count(*) from pg_class as c where c.relnamespace = 'fleet'::regnamespace "
+            "and c.relkind = 'r' and has_table_privilege('anon', c.oid, 'select')"
+        ).fetchone()[0]
+        schema = conn.execute("select has_schema_privilege('anon', 'fleet', 'usage')").fetchone()[0]
+    assert (leaked, tables, schema) == (0, 0, False)
