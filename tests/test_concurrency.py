@@ -1,9 +1,14 @@
 """check-stale under concurrency: overlapping runs, and heartbeats racing a run."""
 
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+
+import psycopg
+import pytest
+from psycopg import errors
 
 QUIET = timedelta(minutes=6)
 
@@ -82,3 +87,55 @@ def test_a_heartbeat_that_commits_after_the_check_brings_its_agent_back(fleet, c
     assert fleet.status(agent_id) == "online"
     transitions = [(e["to_status"], e["reason"]) for e in fleet.events(agent_id)]
     assert transitions == [("online", "heartbeat"), ("offline", "stale"), ("online", "heartbeat")]
+
+
+def test_bulk_heartbeats_and_the_stale_check_never_deadlock(fleet, connect):
+    agents = [fleet.online_agent(f"agent-{n:03}", silent_for=QUIET) for n in range(60)]
+    stop = time.monotonic() + 3
+    failures = []
+
+    def heartbeats(seed):
+        conn, rng = connect(), random.Random(seed)
+        while time.monotonic() < stop:
+            chosen = rng.sample(agents, 20)  # a different order every statement
+            try:
+                conn.execute(
+                    "insert into fleet.heartbeats (agent_id) select unnest(%s::uuid[])", (chosen,)
+                )
+                # Let one agent go quiet again, so every stale check has work to do.
+                conn.execute(
+                    "update fleet.agents set last_heartbeat = now() - interval '6 minutes' "
+                    "where id = %s",
+                    (rng.choice(agents),),
+                )
+            except psycopg.Error as error:
+                failures.append(error)
+
+    def stale_checks():
+        conn = connect()
+        while time.monotonic() < stop:
+            try:
+                conn.execute("select fleet.run_check_stale()")
+            except psycopg.Error as error:
+                failures.append(error)
+
+    workers = [threading.Thread(target=heartbeats, args=(n,)) for n in range(4)]
+    workers += [threading.Thread(target=stale_checks) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+
+    assert failures == []
+    assert len([run for run in fleet.runs() if run["outcome"] == "ok"]) > 1
+
+
+def test_check_stale_refuses_to_run_under_repeatable_read(fleet, connect):
+    agent_id = fleet.online_agent("quiet", silent_for=QUIET)
+    strict = connect(default_transaction_isolation="repeatable read")
+
+    with pytest.raises(errors.InvalidTransactionState, match="READ COMMITTED, not REPEATABLE"):
+        strict.execute("select fleet.run_check_stale()")
+
+    assert fleet.status(agent_id) == "online"
+    assert fleet.runs() == []

@@ -84,11 +84,13 @@ def test_rows_stamped_in_one_transaction_are_split_across_batches(fleet, db, age
     assert deleted == [10, 10, 5, 0]
 
 
-@pytest.mark.parametrize("batch", [0, -5])
-def test_a_batch_below_one_row_is_refused_and_deletes_nothing(fleet, db, agent, batch):
+@pytest.mark.parametrize("batch", [0, -5, 1_000_001])
+def test_a_batch_outside_1_to_a_million_rows_is_refused_and_deletes_nothing(
+    fleet, db, agent, batch
+):
     fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
 
-    with pytest.raises(errors.InvalidParameterValue, match="batch must be at least 1 row"):
+    with pytest.raises(errors.InvalidParameterValue, match="batch must be between 1 and 1000000"):
         purge_batch(db, batch)
 
     assert fleet.heartbeat_count() == 3
@@ -183,9 +185,11 @@ def test_the_job_prunes_old_runs_and_events(fleet, db, agent):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"batch": 0}, "batch must be at least 1 row"),
-        ({"time_budget": timedelta(0)}, "time_budget must be positive"),
-        ({"time_budget": timedelta(seconds=-1)}, "time_budget must be positive"),
+        ({"batch": 0}, "batch must be between 1 and 1000000 rows"),
+        ({"batch": 2_000_000}, "batch must be between 1 and 1000000 rows"),
+        ({"time_budget": timedelta(0)}, "time_budget must be more than 0 and at most 1 day"),
+        ({"time_budget": timedelta(seconds=-1)}, "time_budget must be more than 0"),
+        ({"time_budget": timedelta(days=2)}, "at most 1 day"),
         ({"triggered_by": "someone"}, "triggered_by must be one of"),
     ],
 )
@@ -212,8 +216,9 @@ def test_the_job_refuses_to_run_inside_a_transaction_block_and_changes_nothing(f
 def test_a_run_while_another_is_still_going_is_skipped(fleet, db, agent):
     fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
     db.execute(
-        "insert into fleet.job_runs (job, triggered_by, deadline) "
-        "values ('cleanup-heartbeats', 'vercel', now() + interval '5 minutes')"
+        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token) "
+        "values ('cleanup-heartbeats', 'vercel', 'running', now() + interval '5 minutes', "
+        "gen_random_uuid())"
     )
 
     report = fleet.purge_all()
@@ -226,9 +231,10 @@ def test_a_run_while_another_is_still_going_is_skipped(fleet, db, agent):
 def test_a_run_that_died_is_marked_abandoned_and_does_not_block_the_next(fleet, db, agent):
     fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
     db.execute(
-        "insert into fleet.job_runs (job, triggered_by, started_at, deadline) "
-        "values ('cleanup-heartbeats', 'vercel', now() - interval '1 hour', "
-        "now() - interval '50 minutes')"
+        "insert into fleet.job_runs "
+        "(job, triggered_by, outcome, started_at, deadline, lease_token) "
+        "values ('cleanup-heartbeats', 'vercel', 'running', now() - interval '1 hour', "
+        "now() - interval '50 minutes', gen_random_uuid())"
     )
 
     report = fleet.purge_all()
@@ -256,7 +262,9 @@ def test_an_error_in_a_batch_is_recorded_raised_and_keeps_earlier_batches(fleet,
     [run] = fleet.runs()
     assert (run["outcome"], run["rows_affected"]) == ("error", 10)
     assert run["detail"]["sqlstate"] == "55P03"
-    assert f"run {run['id']} was recorded as error" in raised.value.diag.message_hint
+    assert f"run {run['id']} was recorded as error after deleting 10 rows" in (
+        raised.value.diag.message_hint
+    )
     assert fleet.heartbeat_count() == 20
 
 
@@ -299,3 +307,42 @@ def test_a_cancelled_run_is_recorded_and_keeps_the_batches_it_committed(fleet, c
         "57014",
     )
     assert fleet.heartbeat_count() == 20
+
+
+def test_the_job_refuses_to_run_under_repeatable_read(fleet, connect, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    strict = connect(default_transaction_isolation="repeatable read")
+
+    with pytest.raises(errors.InvalidTransactionState, match="READ COMMITTED"):
+        strict.execute("call fleet.purge_old_heartbeats_all()")
+
+    assert fleet.heartbeat_count() == 3
+    assert fleet.runs() == []
+
+
+def test_each_committed_batch_is_counted_on_the_run_and_renews_its_lease(fleet, db, agent):
+    fleet.heartbeat_series(agent, 25, oldest=EXPIRED)
+    run_id, _, token, _ = db.execute("select * from fleet.claim_purge_run(10)").fetchone()
+    first_deadline = fleet.runs()[0]["deadline"]
+
+    step = db.execute(
+        "select run_deleted, run_batches, keep_going from fleet.purge_run_batch(%s, %s)",
+        (run_id, token),
+    ).fetchone()
+
+    [run] = fleet.runs()
+    assert step == (10, 1, True)
+    assert (run["outcome"], run["rows_affected"], run["detail"]["batches"]) == ("running", 10, 1)
+    assert run["deadline"] > first_deadline
+
+
+def test_a_skipped_run_reports_no_backlog_value(fleet, db, agent):
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token) "
+        "values ('cleanup-heartbeats', 'vercel', 'running', now() + interval '5 minutes', "
+        "gen_random_uuid())"
+    )
+
+    report = fleet.purge_all()
+
+    assert (report["outcome"], report["deleted"], report["backlog"]) == ("skipped", 0, None)

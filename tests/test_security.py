@@ -1,5 +1,6 @@
 """Privileges: nothing for PUBLIC, jobs for fleet_cron, heartbeats for fleet_agent, no tables."""
 
+import re
 from datetime import timedelta
 
 import psycopg
@@ -184,3 +185,105 @@ def test_supabase_api_roles_get_nothing_even_with_default_privileges_granting_th
         ).fetchone()[0]
         schema = conn.execute("select has_schema_privilege('anon', 'fleet', 'usage')").fetchone()[0]
     assert (leaked, tables, schema) == (0, 0, False)
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["job_trigger_source(text)", "require_read_committed()", "purge_lease()", "prune_run_log()"],
+)
+def test_internal_helpers_are_not_granted_to_fleet_cron(db, function):
+    allowed = db.execute(
+        "select has_function_privilege(%s, %s, 'execute')", (CRON_LOGIN, f"fleet.{function}")
+    ).fetchone()[0]
+
+    assert allowed is (function == "prune_run_log()")
+
+
+def test_a_cleanup_run_cannot_be_advanced_or_closed_without_its_lease_token(fleet, connect):
+    cron = connect(CRON_LOGIN, autocommit=False)
+    run_id, outcome, token, _ = cron.execute("select * from fleet.claim_purge_run()").fetchone()
+    cron.commit()
+    intruder = connect(CRON_LOGIN)
+
+    for call in (
+        "select * from fleet.purge_run_batch(%s, gen_random_uuid())",
+        "select * from fleet.finish_purge_run(%s, gen_random_uuid())",
+    ):
+        with pytest.raises(errors.LockNotAvailable, match="does not hold a lease"):
+            intruder.execute(call, (run_id,))
+    intruder.execute("select fleet.fail_purge_run(%s, gen_random_uuid(), 'XX000', 'x')", (run_id,))
+
+    assert (outcome, token is not None) == ("running", True)
+    assert fleet.runs()[0]["outcome"] == "running"
+
+
+def test_a_session_cannot_pin_its_heartbeat_on_a_check_stale_run(fleet, connect):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    victim = fleet.register("victim")
+    agent_login = connect(AGENT_LOGIN)
+    next_run_id = fleet._value("select coalesce(max(id), 0) + 1 from fleet.job_runs")
+
+    agent_login.execute(
+        "select set_config('fleet.transition_run_id', %s, false)", (str(next_run_id),)
+    )
+    agent_login.execute("select set_config('fleet.transition_reason', 'stale', false)")
+    agent_login.execute("select fleet.record_heartbeat(%s)", (victim,))
+    marked = fleet.conn.execute("select agent_name from fleet.mark_stale_agents()").fetchall()
+
+    assert marked == [("quiet",)]
+    [event] = fleet.events(victim)
+    assert (event["reason"], event["run_id"]) == ("heartbeat", None)
+
+
+# Same-signature stand-ins for built-ins, in a schema searched before pg_catalog: any of them
+# that the procedure reached would raise. (Variadic built-ins such as format() cannot be
+# imitated in SQL or PL/pgSQL; the source scan below covers those.)
+DECOYS = """
+create schema decoy;
+create function decoy.hijacked() returns void language plpgsql
+  as $$ begin raise exception 'hijacked: a built-in resolved to schema decoy'; end $$;
+create function decoy.clock_timestamp() returns timestamptz language sql
+  as $$ select decoy.hijacked(); select null::timestamptz $$;
+create function decoy.now() returns timestamptz language sql
+  as $$ select decoy.hijacked(); select null::timestamptz $$;
+create function decoy.minus(timestamptz, timestamptz) returns interval language sql
+  as $$ select decoy.hijacked(); select null::interval $$;
+create operator decoy.- (leftarg = timestamptz, rightarg = timestamptz, function = decoy.minus);
+create function decoy.ge(interval, interval) returns boolean language sql
+  as $$ select decoy.hijacked(); select null::boolean $$;
+create operator decoy.>= (leftarg = interval, rightarg = interval, function = decoy.ge);
+create function decoy.plus(bigint, bigint) returns bigint language sql
+  as $$ select decoy.hijacked(); select null::bigint $$;
+create operator decoy.+ (leftarg = bigint, rightarg = bigint, function = decoy.plus);
+create function decoy.plus4(integer, integer) returns integer language sql
+  as $$ select decoy.hijacked(); select null::integer $$;
+create operator decoy.+ (leftarg = integer, rightarg = integer, function = decoy.plus4);
+"""
+
+
+def test_the_cleanup_procedure_resolves_nothing_through_the_callers_search_path(fleet, db):
+    """It runs with its caller's rights, so a built-in it named without pg_catalog could be
+    replaced by an object in a schema the caller searches first: a privilege escalation when
+    the caller is a superuser (a DBA, or pg_cron's job owner)."""
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 25, oldest=timedelta(days=40))
+    db.execute(DECOYS)
+    db.execute("set search_path = decoy, pg_catalog")
+    with pytest.raises(errors.RaiseException, match="hijacked"):
+        db.execute("select 1::bigint + 1::bigint")
+
+    report = db.execute("call fleet.purge_old_heartbeats_all(batch => 10)").fetchone()
+
+    assert report[1:] == ("ok", 25, 3, False)
+
+
+def test_the_cleanup_procedure_calls_only_schema_qualified_functions(db):
+    source = db.execute(
+        "select prosrc from pg_proc where oid = 'fleet.purge_old_heartbeats_all'::regproc"
+    ).fetchone()[0]
+    code = re.sub(r"--[^\n]*|'(?:[^']|'')*'", "", source)
+
+    unqualified = re.findall(r"(?<![\w.])([a-z_][a-z0-9_]*)\s*\(", code, flags=re.IGNORECASE)
+
+    assert unqualified == []
+    assert "fleet.purge_run_batch(" in code

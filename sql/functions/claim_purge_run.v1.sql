@@ -1,15 +1,16 @@
 -- fleet.claim_purge_run(batch, time_budget, triggered_by): start a cleanup run, or skip it.
 --
--- The cleanup job runs for minutes across many transactions, so a transaction-level advisory
--- lock cannot cover it and a session-level one is unsafe behind a transaction-mode pooler.
--- Instead the running run is a row: fleet.job_runs with outcome 'running' and a deadline
--- (start + time budget + 5 minutes of grace for the last batch). This function, under a
--- short advisory lock (1718379877, 2) so two claims cannot interleave:
+-- The cleanup job runs for minutes across many transactions, so no transaction-level lock can
+-- cover it, and a session-level one is unsafe behind a transaction-mode pooler. Instead the
+-- running run is a row in fleet.job_runs: outcome 'running', a secret lease_token, and a
+-- deadline that fleet.purge_run_batch pushes forward after every batch. Under a short advisory
+-- lock (1718379877, 2), so that two claims cannot interleave, this function:
 --   1. resolves the defaults from fleet.config and refuses bad arguments (nothing written);
---   2. marks running rows past their deadline as error: their run died (a killed client,
---      a lost connection), and must not block cleanup forever;
---   3. if a run is still going, records a 'skipped' run; otherwise opens a 'running' one.
--- The caller must COMMIT right after, to publish the running row and release the lock.
+--   2. marks running rows past their deadline as error: their run died and must not block
+--      cleanup for longer than one lease;
+--   3. records a 'skipped' run if another is still going, else opens a 'running' one.
+-- It returns the lease token only to the run it opened; the caller must COMMIT right after,
+-- to publish the running row and release the claim lock.
 
 create or replace function fleet.claim_purge_run(
   batch integer default null,
@@ -19,8 +20,8 @@ create or replace function fleet.claim_purge_run(
 returns table (
   run_id bigint,
   outcome text,
-  run_batch integer,
-  run_time_budget interval
+  lease_token uuid,
+  message text
 )
 language plpgsql
 security definer
@@ -28,20 +29,24 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   source text := fleet.job_trigger_source(claim_purge_run.triggered_by);
+  run_batch integer;
+  run_time_budget interval;
   still_running bigint;
 begin
+  perform fleet.require_read_committed();
+
   select
     coalesce(claim_purge_run.batch, c.purge_batch_size),
     coalesce(claim_purge_run.time_budget, c.purge_time_budget)
   into run_batch, run_time_budget
   from fleet.config as c;
 
-  if run_batch < 1 then
-    raise exception 'batch must be at least 1 row (got %)', run_batch
+  if run_batch not between 1 and 1000000 then
+    raise exception 'batch must be between 1 and 1000000 rows (got %)', run_batch
       using errcode = 'invalid_parameter_value';
   end if;
-  if run_time_budget <= interval '0' then
-    raise exception 'time_budget must be positive (got %)', run_time_budget
+  if run_time_budget <= interval '0' or run_time_budget > interval '1 day' then
+    raise exception 'time_budget must be more than 0 and at most 1 day (got %)', run_time_budget
       using errcode = 'invalid_parameter_value';
   end if;
 
@@ -50,8 +55,10 @@ begin
   update fleet.job_runs as r
   set outcome = 'error',
       finished_at = greatest(clock_timestamp(), r.started_at),
+      lease_token = null,
+      deadline = null,
       detail = r.detail || jsonb_build_object(
-        'error', 'abandoned: the run did not finish by its deadline'
+        'error', 'abandoned: no progress before its lease ran out (the caller died?)'
       )
   where r.job = 'cleanup-heartbeats'
     and r.outcome = 'running'
@@ -61,29 +68,40 @@ begin
   into still_running
   from fleet.job_runs as r
   where r.job = 'cleanup-heartbeats'
-    and r.outcome = 'running'
-  order by r.started_at
-  limit 1;
+    and r.outcome = 'running';
 
   if still_running is not null then
-    run_id := fleet.job_run_open('cleanup-heartbeats', source);
-    outcome := (fleet.job_run_close(
-      run_id,
+    insert into fleet.job_runs (job, triggered_by, outcome, finished_at, detail)
+    values (
+      'cleanup-heartbeats',
+      source,
       'skipped',
-      0,
+      clock_timestamp(),
       jsonb_build_object(
         'reason', format('run %s is still going', still_running),
         'running_run_id', still_running
       )
-    )).outcome;
-  else
-    run_id := fleet.job_run_open(
-      'cleanup-heartbeats',
-      source,
-      clock_timestamp() + run_time_budget + interval '5 minutes'
-    );
-    outcome := 'running';
+    )
+    returning id into run_id;
+    outcome := 'skipped';
+    message := format('cleanup-heartbeats run %s skipped: run %s is still going', run_id, still_running);
+    return next;
+    return;
   end if;
+
+  lease_token := gen_random_uuid();
+  insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, detail)
+  values (
+    'cleanup-heartbeats',
+    source,
+    'running',
+    clock_timestamp() + fleet.purge_lease(),
+    lease_token,
+    jsonb_build_object('batch', run_batch, 'time_budget', run_time_budget, 'batches', 0)
+  )
+  returning id into run_id;
+  outcome := 'running';
+  message := format('cleanup-heartbeats run %s started', run_id);
   return next;
 end
 $$;
@@ -98,4 +116,5 @@ grant execute
 
 comment on function fleet.claim_purge_run(integer, interval, text) is
   'Internal to fleet.purge_old_heartbeats_all: validates its arguments and opens a running '
-  'cleanup-heartbeats run, or records a skipped one while another is still going.';
+  'cleanup-heartbeats run (returning its lease token), or records a skipped one while another '
+  'is still going.';

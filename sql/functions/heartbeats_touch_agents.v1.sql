@@ -8,10 +8,12 @@
 --   * an agent goes online only for a heartbeat fresher than its stale threshold, so importing
 --     old history does not flip agents online for a moment;
 --   * an agent with nothing to change is not updated at all.
--- Going online is recorded with reason 'heartbeat' by fleet.agents_record_transition.
--- Concurrency: if the stale check is marking this agent offline at the same moment, one of the
--- two UPDATEs waits for the other and re-reads the row, so the later one wins and no transition
--- is lost or doubled.
+-- Going online is recorded with reason 'heartbeat' by fleet.agents_record_transition (and never
+-- with a check-stale run id, whatever the session has set).
+-- Concurrency: the agents are locked in id order before the UPDATE, the same order the stale
+-- check uses, so bulk inserts and the stale check never deadlock. If the stale check is marking
+-- this agent offline at the same moment, one waits for the other and re-reads the row, so the
+-- later one wins and no transition is lost or doubled.
 
 create or replace function fleet.heartbeats_touch_agents()
 returns trigger
@@ -21,8 +23,19 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   previous_reason text := current_setting('fleet.transition_reason', true);
+  previous_run_id text := current_setting('fleet.transition_run_id', true);
 begin
-  perform set_config('fleet.transition_reason', 'heartbeat', true);
+  perform 1
+  from fleet.agents as a
+  where a.id in (
+      select h.agent_id
+      from arrived as h
+    )
+  order by a.id
+  for no key update;
+
+  perform set_config('fleet.transition_reason', 'heartbeat', true),
+          set_config('fleet.transition_run_id', '', true);
 
   update fleet.agents as a
   set last_heartbeat = greatest(a.last_heartbeat, latest.created_at),
@@ -46,7 +59,8 @@ begin
       )
     );
 
-  perform set_config('fleet.transition_reason', coalesce(previous_reason, ''), true);
+  perform set_config('fleet.transition_reason', coalesce(previous_reason, ''), true),
+          set_config('fleet.transition_run_id', coalesce(previous_run_id, ''), true);
   return null;
 end
 $$;

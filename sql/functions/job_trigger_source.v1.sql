@@ -2,7 +2,7 @@
 --
 -- The HTTP endpoints and the CLI say who they are. A DBA in psql or a pg_cron job usually
 -- does not, so a NULL is read from application_name (psql and pg_cron set theirs). Anything
--- else is refused before a job changes anything.
+-- else is refused before a job changes anything. Internal: only the job routines call it.
 
 create or replace function fleet.job_trigger_source(requested text default null)
 returns text
@@ -32,10 +32,6 @@ revoke all
   on function fleet.job_trigger_source(text)
   from public;
 
-grant execute
-  on function fleet.job_trigger_source(text)
-  to fleet_cron;
-
 comment on function fleet.job_trigger_source(text) is
-  'Validates a triggered_by value, or infers one from application_name when NULL. '
+  'Internal: validates a triggered_by value, or infers one from application_name when NULL. '
   'Example: select fleet.job_trigger_source(null);';

@@ -2,8 +2,8 @@
 --
 -- The DBA's door to the same job as fleet.run_check_stale (which it calls): one run, one
 -- fleet.job_runs row, but the answer is the list of agents it just marked offline, read back
--- from the events that run wrote. A skipped run (another holds the lock) returns no rows and
--- says so in a NOTICE.
+-- from the stale transitions that run wrote (in this same transaction). A skipped run (another
+-- holds the lock) returns no rows and says so in a NOTICE.
 
 create or replace function fleet.mark_stale_agents(triggered_by text default null)
 returns table (
@@ -32,6 +32,8 @@ begin
       on a.id = e.agent_id
     cross join fleet.config as c
     where e.run_id = run.id
+      and e.reason = 'stale'
+      and e.to_status = 'offline'
     order by a.name;
 end
 $$;

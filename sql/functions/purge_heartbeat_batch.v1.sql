@@ -10,11 +10,13 @@
 -- rows/s carrying the cursor). With the cursor each batch starts where the last one ended.
 -- Without one (a single hand call) it starts at the oldest row: slower, still correct.
 --
--- How a batch is bounded: find the batch-th expired row after the cursor, then delete the
--- (created_at, id) range up to it, in one statement (one snapshot, so never more than `batch`
--- rows); id breaks ties between rows stamped in the same transaction. The range delete walks
--- the (created_at, id) index once. "created_at < cutoff" is in the DELETE itself, so no row
--- younger than the retention is ever touched, whatever the cursor says.
+-- How a batch is bounded: read the batch-th and (batch+1)-th expired rows after the cursor,
+-- then delete the (created_at, id) range up to the first of them, all in one statement (one
+-- snapshot, so never more than `batch` rows); id breaks ties between rows stamped in the same
+-- transaction. The second row, if any, is the backlog: more is left for the next batch. Both
+-- the look-ahead and the range delete are index range scans starting at the cursor.
+-- "created_at < cutoff" is in the DELETE itself, so no row younger than the retention is ever
+-- touched, whatever the cursor says.
 
 create or replace function fleet.purge_heartbeat_batch(
   batch integer,
@@ -37,8 +39,8 @@ declare
   -- identity ids start at 1, so 0 is before every row
   from_id bigint := coalesce(after_id, 0);
 begin
-  if batch is null or batch < 1 then
-    raise exception 'batch must be at least 1 row (got %)', coalesce(batch::text, 'null')
+  if batch is null or batch not between 1 and 1000000 then
+    raise exception 'batch must be between 1 and 1000000 rows (got %)', coalesce(batch::text, 'null')
       using errcode = 'invalid_parameter_value';
   end if;
   if (after_created_at is null) <> (after_id is null) then
@@ -50,13 +52,19 @@ begin
   into cutoff
   from fleet.config as c;
 
-  with batch_end as (
+  with boundary as (
     select h.created_at, h.id
     from fleet.heartbeats as h
     where h.created_at < cutoff
       and (h.created_at, h.id) > (from_created_at, from_id)
     order by h.created_at, h.id
     offset batch - 1
+    limit 2
+  ),
+  batch_end as (
+    select b.created_at, b.id
+    from boundary as b
+    order by b.created_at, b.id
     limit 1
   ),
   gone as (
@@ -72,16 +80,10 @@ begin
   select
     (select count(*) from gone),
     (select e.created_at from batch_end as e),
-    (select e.id from batch_end as e)
-  into deleted, last_created_at, last_id;
+    (select e.id from batch_end as e),
+    (select count(*) from boundary) = 2
+  into deleted, last_created_at, last_id, backlog;
 
-  -- No batch end means fewer than `batch` rows were left: this batch took them all.
-  backlog := last_created_at is not null and exists (
-    select
-    from fleet.heartbeats as h
-    where h.created_at < cutoff
-      and (h.created_at, h.id) > (last_created_at, last_id)
-  );
   return next;
 end
 $$;

@@ -11,9 +11,10 @@
 -- behind a transaction-mode pooler (a session lock is not). Lock key: (1718379877, 1), where
 -- 1718379877 is 'flee' in ASCII and 1 is check-stale.
 --
--- Races with heartbeats: under READ COMMITTED an UPDATE that finds a row locked by a
--- heartbeat waits, then re-checks its WHERE clause against the new row, so an agent whose
--- heartbeat commits first stays online and no agent transitions twice.
+-- Races with heartbeats: the rows to mark are locked in id order first (as the heartbeat
+-- trigger locks its agents), so the two never deadlock. A row a heartbeat holds is waited
+-- for and then re-checked under READ COMMITTED, so an agent whose heartbeat commits first
+-- stays online and no agent transitions twice.
 --
 -- Errors roll back the whole run (nothing is marked, no run row) and reach the caller.
 
@@ -24,44 +25,71 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  run_id bigint;
+  started timestamptz := clock_timestamp();
+  source text := fleet.job_trigger_source(run_check_stale.triggered_by);
+  run fleet.job_runs;
   marked bigint;
   default_stale_after interval;
 begin
-  run_id := fleet.job_run_open('check-stale', run_check_stale.triggered_by);
+  perform fleet.require_read_committed();
 
   if not pg_try_advisory_xact_lock(1718379877, 1) then
-    return fleet.job_run_close(
-      run_id,
+    insert into fleet.job_runs (job, triggered_by, outcome, started_at, finished_at, detail)
+    values (
+      'check-stale',
+      source,
       'skipped',
-      0,
+      started,
+      clock_timestamp(),
       jsonb_build_object('reason', 'another check-stale run holds the lock')
-    );
+    )
+    returning * into run;
+    return run;
   end if;
 
   select c.stale_after
   into default_stale_after
   from fleet.config as c;
 
+  -- Reserve the run's id first: the transition events refer to it.
+  run.id := nextval(pg_get_serial_sequence('fleet.job_runs', 'id'));
   perform set_config('fleet.transition_reason', 'stale', true),
-          set_config('fleet.transition_run_id', run_id::text, true);
+          set_config('fleet.transition_run_id', run.id::text, true);
 
   update fleet.agents as a
   set status = 'offline'
   from fleet.config as c
-  where a.status = 'online'
+  where a.id in (
+      select s.id
+      from fleet.agents as s
+      cross join fleet.config as sc
+      where s.status = 'online'
+        and s.last_heartbeat < fleet.ago(coalesce(s.stale_after, sc.stale_after))
+      order by s.id
+      for no key update of s
+    )
+    and a.status = 'online'
     and a.last_heartbeat < fleet.ago(coalesce(a.stale_after, c.stale_after));
   get diagnostics marked = row_count;
 
   perform set_config('fleet.transition_reason', '', true),
           set_config('fleet.transition_run_id', '', true);
 
-  return fleet.job_run_close(
-    run_id,
+  insert into fleet.job_runs
+    (id, job, triggered_by, outcome, started_at, finished_at, rows_affected, detail)
+  overriding system value
+  values (
+    run.id,
+    'check-stale',
+    source,
     'ok',
+    started,
+    clock_timestamp(),
     marked,
     jsonb_build_object('default_stale_after', default_stale_after)
-  );
+  )
+  returning * into run;
+  return run;
 end
 $$;
 

@@ -1,24 +1,26 @@
 -- fleet.purge_old_heartbeats_all(...): the cleanup-heartbeats job.
 --
 -- Deletes every heartbeat older than fleet.config.heartbeat_retention, in batches of `batch`
--- rows with a COMMIT after each, carrying the keyset cursor from batch to batch
--- (fleet.purge_heartbeat_batch), until nothing expired is left or `time_budget` is spent
--- (checked between batches). Then it prunes fleet.job_runs and fleet.agent_events past their
--- retention. Short transactions keep locks, WAL bursts and replication lag small, and an
--- interruption loses at most the batch in flight.
+-- rows with a COMMIT after each, carrying the keyset cursor from batch to batch, until nothing
+-- expired is left or `time_budget` is spent (checked between batches). Then it prunes
+-- fleet.job_runs and fleet.agent_events past their retention. Short transactions keep locks,
+-- WAL bursts and replication lag small, and an interruption loses at most the batch in flight.
 --
 -- Reports through its INOUT arguments (psql shows them as a row): the run id, the outcome
 -- (ok, or skipped when another cleanup run is still going), rows deleted, batches, and whether
--- a backlog remains for the next run. Progress is sent as a NOTICE per batch, whose DETAIL is
--- JSON for programs.
+-- a backlog remains for the next run. Progress goes out as a NOTICE per batch, whose DETAIL is
+-- JSON for programs (the fleetcron CLI draws its progress bar from it).
 --
 -- Why a procedure with caller's rights: only a procedure may COMMIT, and a procedure that
--- COMMITs may be neither SECURITY DEFINER nor carry a SET clause. So it touches no table
--- itself; the SECURITY DEFINER functions it calls do, and every name here is schema-qualified.
--- It must be called outside a transaction block (psql's default; autocommit in drivers).
+-- COMMITs may be neither SECURITY DEFINER nor carry a SET clause. So its body is nothing but
+-- control flow and COMMITs: every function it calls is a SECURITY DEFINER function in fleet,
+-- named with its schema, and it uses no operator or built-in function at all, so nothing on
+-- the caller's search_path can stand in for them. It must be called outside a transaction
+-- block (psql's default; autocommit in drivers).
 --
--- On an error in a batch: the run is recorded as error (with the SQLSTATE and message),
--- committed, and the error is raised again. Batches committed before it stay deleted.
+-- The run's row in fleet.job_runs is its lease (see fleet.claim_purge_run): progress is
+-- recorded with each committed batch. On an error in a batch the run is recorded as error
+-- (with the SQLSTATE and message) and committed, and then the error is raised again.
 
 create or replace procedure fleet.purge_old_heartbeats_all(
   batch integer default null,
@@ -35,12 +37,12 @@ as $$
 declare
   claim record;
   step record;
-  pruned record;
-  started timestamptz := clock_timestamp();
+  report record;
   cursor_created_at timestamptz;
   cursor_id bigint;
   failed_state text;
   failed_message text;
+  failed_hint text;
 begin
   select *
   into claim
@@ -50,8 +52,8 @@ begin
   outcome := claim.outcome;
   deleted := 0;
   batches := 0;
-  if outcome = 'skipped' then
-    raise notice 'cleanup-heartbeats run % skipped: another run is still going', run_id;
+  if claim.lease_token is null then
+    raise notice '%', claim.message;
     return;
   end if;
   commit;
@@ -60,7 +62,7 @@ begin
     begin
       select *
       into step
-      from fleet.purge_heartbeat_batch(claim.run_batch, cursor_created_at, cursor_id);
+      from fleet.purge_run_batch(run_id, claim.lease_token, cursor_created_at, cursor_id);
     exception
       when query_canceled then
         get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text;
@@ -68,31 +70,23 @@ begin
         get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text;
     end;
     exit when failed_state is not null;
+    commit;
 
-    deleted := deleted + step.deleted;
-    batches := batches + 1;
+    deleted := step.run_deleted;
+    batches := step.run_batches;
     backlog := step.backlog;
     cursor_created_at := step.last_created_at;
     cursor_id := step.last_id;
-    commit;
-
-    raise notice 'cleanup-heartbeats run %: batch % deleted % rows, % so far', run_id, batches, step.deleted, deleted
-      using detail = json_build_object(
-        'run_id', run_id,
-        'batches', batches,
-        'deleted', deleted,
-        'backlog', backlog
-      )::text;
-
-    exit when not backlog;
-    exit when clock_timestamp() - started >= claim.run_time_budget;
+    raise notice '%', step.progress
+      using detail = step.progress_detail;
+    exit when not step.keep_going;
   end loop;
 
   if failed_state is null then
     begin
       select *
-      into pruned
-      from fleet.prune_run_log();
+      into report
+      from fleet.finish_purge_run(run_id, claim.lease_token);
     exception
       when query_canceled then
         get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text;
@@ -102,37 +96,18 @@ begin
   end if;
 
   if failed_state is not null then
-    perform fleet.job_run_close(
-      run_id,
-      'error',
-      deleted,
-      jsonb_build_object(
-        'sqlstate', failed_state,
-        'error', failed_message,
-        'batches', batches
-      )
-    );
+    failed_hint := fleet.fail_purge_run(run_id, claim.lease_token, failed_state, failed_message);
     commit;
     raise exception using
       errcode = failed_state,
       message = failed_message,
-      hint = format('cleanup-heartbeats run %s was recorded as error after %s rows', run_id, deleted);
+      hint = failed_hint;
   end if;
 
-  outcome := (fleet.job_run_close(
-    run_id,
-    'ok',
-    deleted,
-    jsonb_build_object(
-      'batches', batches,
-      'batch', claim.run_batch,
-      'time_budget', claim.run_time_budget,
-      'backlog', coalesce(backlog, false),
-      'job_runs_pruned', pruned.job_runs_pruned,
-      'events_pruned', pruned.events_pruned
-    )
-  )).outcome;
-  backlog := coalesce(backlog, false);
+  outcome := report.outcome;
+  deleted := report.deleted;
+  batches := report.batches;
+  backlog := report.backlog;
 end
 $$;
 
@@ -147,7 +122,7 @@ grant execute
 comment on procedure fleet.purge_old_heartbeats_all(integer, interval, text, bigint, text, bigint, integer, boolean) is
   'The cleanup-heartbeats job: deletes expired heartbeats in batches (default '
   'fleet.config.purge_batch_size) with a COMMIT after each until done or time_budget (default '
-  'fleet.config.purge_time_budget) is spent, then prunes old job runs and events. Reports '
-  'run_id, outcome, deleted, batches, backlog. Call outside a transaction block. '
-  'Example: call fleet.purge_old_heartbeats_all(); '
+  'fleet.config.purge_time_budget, at most 1 day) is spent, then prunes old job runs and '
+  'events. Reports run_id, outcome, deleted, batches, backlog. Call outside a transaction '
+  'block. Example: call fleet.purge_old_heartbeats_all(); '
   'call fleet.purge_old_heartbeats_all(batch => 50000, time_budget => interval ''10 minutes'');';

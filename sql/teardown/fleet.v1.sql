@@ -15,13 +15,19 @@ drop function fleet.purge_old_heartbeats(integer);
 
 drop function fleet.purge_heartbeat_batch(integer, timestamptz, bigint);
 
+drop function fleet.fail_purge_run(bigint, uuid, text, text);
+
+drop function fleet.finish_purge_run(bigint, uuid);
+
+drop function fleet.purge_run_batch(bigint, uuid, timestamptz, bigint);
+
 drop function fleet.claim_purge_run(integer, interval, text);
+
+drop function fleet.purge_lease();
 
 drop function fleet.prune_run_log();
 
-drop function fleet.job_run_close(bigint, text, bigint, jsonb);
-
-drop function fleet.job_run_open(text, text, timestamptz);
+drop function fleet.require_read_committed();
 
 drop function fleet.job_trigger_source(text);
 
