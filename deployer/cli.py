@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +17,7 @@ from rich.table import Table
 
 from deployer import db, dburl, jobs, migrate
 from deployer.localpg import LocalPostgres, LocalPostgresError, default_home
+from deployer.serve import make_server
 
 console = Console()
 errors = Console(stderr=True)
@@ -301,3 +304,36 @@ def local_destroy() -> None:
     if server:
         server.destroy()
     console.print("local PostgreSQL removed")
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Serve the api/ functions locally, routed the way Vercel routes them.
+
+    Uses DATABASE_URL (or the local PostgreSQL) and CRON_SECRET from the environment; without
+    a CRON_SECRET it makes one up for this server and prints it.
+    """
+    os.environ["DATABASE_URL"] = settings.url()
+    if not os.environ.get("CRON_SECRET"):
+        os.environ["CRON_SECRET"] = secrets.token_urlsafe(24)
+        errors.print(f"CRON_SECRET was not set; this server uses: {os.environ['CRON_SECRET']}")
+    server = make_server(host, port)
+    base = f"http://{host}:{server.server_address[1]}"
+    for route in sorted(server.handlers):
+        console.print(f"GET {base}{route}")
+    console.print(
+        f'try: curl -H "Authorization: Bearer $CRON_SECRET" {base}/api/cron/check-stale',
+        highlight=False,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

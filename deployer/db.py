@@ -7,11 +7,26 @@ fast instead of eating the function's whole duration; and the provider's URL cle
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 
 from deployer import dburl
 
-CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+# libpq treats anything below 2 seconds as 2.
+MINIMUM_CONNECT_TIMEOUT_SECONDS = 2
+
+
+def connect_timeout_from_environment() -> int:
+    """FLEETCRON_CONNECT_TIMEOUT_SECONDS, else 5; never below libpq's minimum of 2."""
+    try:
+        seconds = int(os.environ.get("FLEETCRON_CONNECT_TIMEOUT_SECONDS") or 0)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        return DEFAULT_CONNECT_TIMEOUT_SECONDS
+    return max(seconds, MINIMUM_CONNECT_TIMEOUT_SECONDS)
 
 
 def connect(
@@ -19,13 +34,13 @@ def connect(
     *,
     application_name: str = "fleetcron",
     autocommit: bool = False,
-    connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
+    connect_timeout: int | None = None,
 ) -> psycopg.Connection:
     clean, _dropped = dburl.normalize(url)
     return psycopg.connect(
         clean,
         autocommit=autocommit,
         prepare_threshold=None,
-        connect_timeout=connect_timeout,
+        connect_timeout=connect_timeout or connect_timeout_from_environment(),
         application_name=application_name,
     )

@@ -31,6 +31,32 @@ class UnknownJob(ValueError):
     pass
 
 
+class DatabaseNotConfigured(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("database not configured: set DATABASE_URL or POSTGRES_URL")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached. ``reason`` is a short category, never the URL."""
+
+    REASONS = (
+        ("timeout", "timeout"),
+        ("password authentication failed", "authentication failed"),
+        ("sasl authentication failed", "authentication failed"),
+        ("connection refused", "connection refused"),
+        ("could not translate host name", "unknown host"),
+        ("does not exist", "database or role does not exist"),
+        ("too many", "too many connections"),
+    )
+
+    def __init__(self, error: psycopg.OperationalError) -> None:
+        text = str(error).lower()
+        self.reason = next(
+            (reason for needle, reason in self.REASONS if needle in text), "connection failed"
+        )
+        super().__init__(f"cannot reach the database: {self.reason}")
+
+
 @dataclass(frozen=True)
 class JobResult:
     job: str
@@ -57,8 +83,14 @@ def run(
     """Run ``job`` once against the database at ``url``."""
     if job not in JOBS:
         raise UnknownJob(f"unknown job {job!r}; the jobs are {', '.join(JOBS)}")
+    if not url:
+        raise DatabaseNotConfigured
     started = time.monotonic()
-    with db.connect(url, application_name=f"fleetcron-{triggered_by}", autocommit=True) as conn:
+    try:
+        conn = db.connect(url, application_name=f"fleetcron-{triggered_by}", autocommit=True)
+    except psycopg.OperationalError as error:
+        raise DatabaseUnavailable(error) from None
+    with conn:
         if job == CHECK_STALE:
             row = _check_stale(conn, triggered_by)
         else:

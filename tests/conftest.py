@@ -7,6 +7,7 @@ with Alembic once, and every test gets ``fleet_test`` cloned from it and dropped
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import psycopg
@@ -18,7 +19,10 @@ from pytest_postgresql.janitor import DatabaseJanitor
 
 from deployer import migrate
 from deployer.localpg import LocalPostgres
+from deployer.serve import make_server
+from tests.api import Api
 from tests.fleet import Fleet
+from tests.pgbouncer import PgBouncer
 
 TEST_DATABASE = "fleet_test"
 # Login roles for the privilege tests; the password is only good for this throwaway server.
@@ -123,3 +127,51 @@ def connect(pg_server: LocalPostgres, db: psycopg.Connection) -> Iterator:
     yield open_connection
     for conn in opened:
         conn.close()
+
+
+# -- the HTTP side ------------------------------------------------------------------------------
+
+CRON_SECRET = "test-cron-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server: LocalPostgres, fleet_template: NoopExecutor) -> Iterator[PgBouncer]:
+    """A real PgBouncer in transaction mode in front of the test server."""
+    with PgBouncer.start(pg_server, {CRON_LOGIN: ROLE_PASSWORD}) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture
+def connection_path(request: pytest.FixtureRequest) -> str:
+    """direct, or pgbouncer; tests choose with parametrize(..., indirect=True)."""
+    return getattr(request, "param", "direct")
+
+
+@pytest.fixture
+def cron_database_url(connection_path: str, pg_server: LocalPostgres, db, request) -> str:
+    """What Vercel holds: a login with nothing but fleet_cron, direct or through the pooler."""
+    if connection_path == "direct":
+        return pg_server.url(TEST_DATABASE, user=CRON_LOGIN, password=ROLE_PASSWORD)
+    bouncer = request.getfixturevalue("pgbouncer")
+    return bouncer.url(TEST_DATABASE, user=CRON_LOGIN, password=ROLE_PASSWORD)
+
+
+@pytest.fixture
+def cron_env(monkeypatch: pytest.MonkeyPatch, cron_database_url: str) -> dict[str, str]:
+    """The environment Vercel gives the functions."""
+    env = {"CRON_SECRET": CRON_SECRET, "DATABASE_URL": cron_database_url}
+    monkeypatch.delenv("POSTGRES_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def api(cron_env: dict[str, str]) -> Iterator[Api]:
+    """The api/ functions served on a free local port, routed as Vercel routes them."""
+    server = make_server(port=0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield Api(f"http://127.0.0.1:{server.server_address[1]}", CRON_SECRET)
+    server.shutdown()
+    server.server_close()
