@@ -6,7 +6,8 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 import psycopg
@@ -15,8 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deployer import db, dburl, jobs, migrate
+from deployer import db, dburl, jobs, migrate, status, vercel_config
+from deployer import demo as demo_scenario
+from deployer import doctor as doctor_checks
 from deployer.localpg import LocalPostgres, LocalPostgresError, default_home
+from deployer.paths import PROJECT_ROOT
 from deployer.serve import make_server
 
 console = Console()
@@ -44,7 +48,8 @@ def explain(error: Exception) -> str:
     if isinstance(error, psycopg.Error):
         diag = error.diag
         text = diag.message_primary or str(error).strip().splitlines()[0]
-        return f"database error {diag.sqlstate or ''}: {text}".replace("error :", "error:")
+        hint = f" (hint: {diag.message_hint})" if diag.message_hint else ""
+        return f"database error {diag.sqlstate or ''}: {text}{hint}".replace("error :", "error:")
     return str(error)
 
 
@@ -61,6 +66,9 @@ class FleetcronGroup(click.Group):
             dburl.DatabaseUrlError,
             LocalPostgresError,
             jobs.UnknownJob,
+            jobs.DatabaseUnavailable,
+            jobs.DatabaseNotConfigured,
+            vercel_config.VercelConfigError,
             CommandError,
             OSError,
         ) as error:
@@ -230,8 +238,8 @@ def _run_cleanup_with_progress(
         except (KeyboardInterrupt, psycopg.errors.QueryCanceled):
             deleted = progress.tasks[0].fields["deleted"]
             raise UserError(
-                f"interrupted: {deleted:,} rows were deleted in batches that committed; "
-                "the run is recorded as error and the next run carries on"
+                f"interrupted after {deleted:,} rows: the batches that committed stay deleted, "
+                "the run is recorded as error, and the next run picks up the rest"
             ) from None
 
 
@@ -330,6 +338,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     console.print(
         f'try: curl -H "Authorization: Bearer $CRON_SECRET" {base}/api/cron/check-stale',
         highlight=False,
+        soft_wrap=True,
     )
     try:
         server.serve_forever()
@@ -337,3 +346,264 @@ def serve(settings: Settings, host: str, port: int) -> None:
         pass
     finally:
         server.server_close()
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@main.command("status")
+@click.pass_obj
+def show_status(settings: Settings) -> None:
+    """Agents by status, the stale ones, the heartbeat backlog, and the jobs' recent runs."""
+    current = status.read(settings.url())
+    agents, beats = current.agents, current.heartbeats
+
+    overview = Table(title="fleet", show_header=False, box=None, title_justify="left")
+    overview.add_row("agents", f"{agents['agents']:,}")
+    overview.add_row("  online", f"{agents['online']:,}")
+    overview.add_row("  offline", f"{agents['offline']:,}")
+    overview.add_row("  never seen", f"{agents['never_seen']:,}")
+    overview.add_row("  stale now", _flag(agents["stale_now"]))
+    overview.add_row(
+        "heartbeats", f"{beats['rows']:,}" + ("" if beats["rows_exact"] else " (est.)")
+    )
+    overview.add_row("  size", _bytes(beats["total_bytes"]))
+    overview.add_row("  oldest", _when(beats["oldest"]) + " UTC")
+    overview.add_row(
+        "  expired backlog", f"{beats['expired']:,}" + ("" if beats["expired_exact"] else "+")
+    )
+    console.print(overview)
+
+    if current.stale_agents:
+        stale = Table(
+            "stale agent",
+            "last heartbeat",
+            "silent for",
+            "threshold",
+            title="stale right now",
+            title_justify="left",
+            box=None,
+        )
+        for agent in current.stale_agents:
+            stale.add_row(
+                agent["name"],
+                _when(agent["last_heartbeat"]),
+                _duration(agent["silent_for"]),
+                _duration(agent["stale_after"]),
+            )
+        console.print(stale)
+
+    summary = Table(
+        title="jobs (times in UTC)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    summary.add_column("job", no_wrap=True)
+    for heading in ("last run", "outcome", "rows", "took", "24h runs", "errors", "stuck"):
+        summary.add_column(heading, no_wrap=True)
+    for job in current.jobs:
+        summary.add_row(
+            job["job"],
+            _when(job["last_started_at"]),
+            _outcome(job["last_outcome"]),
+            _count(job["last_rows_affected"]),
+            _duration(job["last_duration"]),
+            f"{job['runs_24h']:,}",
+            _flag(job["errors_24h"]),
+            _flag(job["stuck"]),
+        )
+    console.print(summary)
+    if any(job["stuck"] for job in current.jobs):
+        console.print("[yellow]stuck runs lost their caller; the next cleanup run retires them[/]")
+
+    if current.recent_runs:
+        runs = Table(
+            "run",
+            "job",
+            "by",
+            "started",
+            "outcome",
+            "rows",
+            "took",
+            title="recent runs",
+            title_justify="left",
+            box=None,
+        )
+        for run in current.recent_runs:
+            runs.add_row(
+                str(run["id"]),
+                run["job"],
+                run["triggered_by"],
+                _when(run["started_at"]),
+                _outcome(run["outcome"]),
+                _count(run["rows_affected"]),
+                _duration(run["duration"]),
+            )
+        console.print(runs)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%m-%d %H:%M:%S") if moment else "-"
+
+
+def _duration(span: timedelta | None) -> str:
+    if span is None:
+        return "-"
+    seconds = span.total_seconds()
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _bytes(size: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _flag(value: int) -> str:
+    return f"[yellow]{value:,}[/]" if value else "0"
+
+
+def _outcome(outcome: str | None) -> str:
+    colour = {"ok": "green", "skipped": "blue", "error": "red", "running": "yellow"}
+    return f"[{colour.get(outcome, 'white')}]{outcome}[/]" if outcome else "-"
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--project",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=PROJECT_ROOT,
+    show_default="this checkout",
+    help="The folder holding vercel.json and api/.",
+)
+@click.pass_obj
+def doctor(settings: Settings, project: Path) -> None:
+    """Check a deployment: database, migrations, grants, vercel.json, api/, secret.
+
+    Reads DATABASE_URL (or POSTGRES_URL) and CRON_SECRET as the Vercel functions will see
+    them. Exits non-zero when anything fails; each finding says how to fix it.
+    """
+    findings = doctor_checks.run_checks(settings.database_url or dburl.from_environment(), project)
+    marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
+    for finding in findings:
+        console.print(f"{marks[finding.level]} {finding.check}: {finding.message}", highlight=False)
+        if finding.fix:
+            console.print(f"    fix: {finding.fix}", highlight=False, style="dim")
+    failed = sum(finding.level == "fail" for finding in findings)
+    warned = sum(finding.level == "warn" for finding in findings)
+    console.print(f"{failed} failed, {warned} warnings")
+    if failed:
+        sys.exit(1)
+
+
+# -- schedule (pg_cron) -----------------------------------------------------------------------
+
+
+@main.group()
+def schedule() -> None:
+    """Run the jobs from pg_cron (Supabase Cron) with the schedules in vercel.json."""
+
+
+@schedule.command("install")
+@click.option(
+    "--project",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=PROJECT_ROOT,
+    show_default="this checkout",
+    help="The folder holding vercel.json.",
+)
+@click.pass_obj
+def schedule_install(settings: Settings, project: Path) -> None:
+    """Create or update the pg_cron jobs (idempotent), plus one that prunes cron history."""
+    config = vercel_config.load(project / "vercel.json")
+    schedules = {job: config.schedule_of(job) for job in jobs.JOBS}
+    missing = [job for job, expression in schedules.items() if expression is None]
+    if missing:
+        raise UserError(f"vercel.json schedules no cron for {', '.join(missing)}")
+    rows = _query(
+        settings.url(),
+        "select jobname, schedule, jobid, command from fleet.pg_cron_install(%s, %s)",
+        (schedules[jobs.CHECK_STALE], schedules[jobs.CLEANUP_HEARTBEATS]),
+    )
+    _print_rows(("job", "schedule (UTC)", "jobid"), [row[:3] for row in rows])
+    for jobname, _, _, command in rows:
+        console.print(f"  {jobname}: {command}", style="dim", highlight=False, soft_wrap=True)
+
+
+@schedule.command("list")
+@click.pass_obj
+def schedule_list(settings: Settings) -> None:
+    """Show fleetcron's pg_cron jobs and how each one's last run went."""
+    rows = _query(
+        settings.url(),
+        "select jobname, schedule, active, last_status, last_start, last_message "
+        "from fleet.pg_cron_jobs()",
+    )
+    if not rows:
+        console.print("no fleetcron jobs in pg_cron (fleetcron schedule install adds them)")
+        return
+    _print_rows(("job", "schedule (UTC)", "active", "last run", "started", "message"), rows)
+
+
+@schedule.command("remove")
+@click.pass_obj
+def schedule_remove(settings: Settings) -> None:
+    """Remove fleetcron's pg_cron jobs (those that exist)."""
+    removed = _query(settings.url(), "select jobname from fleet.pg_cron_remove()")
+    console.print(f"removed {len(removed)} job(s)" + "".join(f"\n  {name}" for (name,) in removed))
+
+
+def _query(url: str, query: str, params: tuple = ()) -> list[tuple]:
+    with db.connect(url, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _print_rows(headers: tuple[str, ...], rows: list[tuple]) -> None:
+    table = Table(*headers, box=None)
+    for row in rows:
+        table.add_row(
+            *(
+                "-"
+                if value is None
+                else _when(value)
+                if isinstance(value, datetime)
+                else str(value)
+                for value in row
+            )
+        )
+    console.print(table)
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+@main.command()
+def demo() -> None:
+    """Show the whole system working, on the local PostgreSQL, with nothing configured.
+
+    Starts the local server, deploys the schema into a fresh fleetcron_demo database,
+    registers a fleet with weeks of history, lets some agents go quiet, then calls both cron
+    endpoints over HTTP with a generated secret (and once without) and prints what changed.
+    DATABASE_URL is ignored: the demo only ever touches its own throwaway database.
+    """
+    server = local_server(start=True)
+    demo_scenario.run(server, console)

@@ -106,6 +106,46 @@ def fleet(db: psycopg.Connection) -> Fleet:
 
 
 @pytest.fixture
+def new_database(pg_server):
+    """Make empty databases (nothing of fleetcron in them); returns their URLs."""
+    made = []
+
+    def make():
+        name = f"fleet_empty_{len(made)}"
+        with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        made.append(name)
+        return pg_server.url(name)
+
+    yield make
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+        for name in made:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def empty_database(new_database):
+    return new_database()
+
+
+@pytest.fixture
+def straight_upgrade(new_database):
+    """A database migrated straight to head now, under the same cluster-wide roles as the test.
+
+    (REVOKE on an object turns its default privileges into explicit ones, so whether Supabase's
+    anon role existed at migration time shows in the catalog; compare like with like.)
+    """
+    url = new_database()
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
 def connect(pg_server: LocalPostgres, db: psycopg.Connection) -> Iterator:
     """Open more connections to the test database, optionally as another role; all closed after."""
     opened: list[psycopg.Connection] = []

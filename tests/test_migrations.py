@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -9,25 +10,7 @@ import pytest
 
 from deployer import migrate
 from deployer.paths import PROJECT_ROOT
-
-CATALOG_SNAPSHOT = (Path(__file__).parent / "sql" / "catalog_snapshot.sql").read_text()
-
-
-@pytest.fixture
-def empty_database(pg_server, request):
-    """A database with nothing of fleetcron in it; its URL."""
-    name = f"fleet_empty_{request.node.name[:40]}".lower()
-    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}"')
-        admin.execute(f'create database "{name}"')
-    yield pg_server.url(name)
-    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-
-
-def catalog(url):
-    with psycopg.connect(url) as conn:
-        return conn.execute(CATALOG_SNAPSHOT).fetchall()
+from tests.catalog import catalog
 
 
 def fleet_objects(url):
@@ -42,7 +25,7 @@ def fleet_objects(url):
 
 def run_alembic(*args, env):
     return subprocess.run(
-        [str(Path(os.sys.executable).parent / "alembic"), *args],
+        [str(Path(sys.executable).parent / "alembic"), *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -50,8 +33,10 @@ def run_alembic(*args, env):
     )
 
 
-def test_up_down_up_leaves_the_catalog_exactly_as_a_straight_upgrade(db_url, empty_database):
-    straight = catalog(db_url)  # the per-test database was migrated straight to head
+def test_up_down_up_leaves_the_catalog_exactly_as_a_straight_upgrade(
+    straight_upgrade, empty_database
+):
+    straight = catalog(straight_upgrade)
 
     migrate.upgrade(empty_database)
     migrate.downgrade(empty_database, "base")
@@ -63,7 +48,16 @@ def test_up_down_up_leaves_the_catalog_exactly_as_a_straight_upgrade(db_url, emp
 def test_the_catalog_covers_every_kind_of_object(db_url):
     kinds = {row[0] for row in catalog(db_url)}
 
-    assert kinds >= {"schema", "routine", "relation", "column", "constraint", "index", "trigger"}
+    assert kinds >= {
+        "schema",
+        "routine",
+        "relation",
+        "view",
+        "column",
+        "constraint",
+        "index",
+        "trigger",
+    }
 
 
 def test_downgrading_to_base_removes_everything_but_the_version_table(empty_database):
@@ -90,7 +84,9 @@ def test_offline_sql_names_every_file_it_copies(db_url):
     assert script.rstrip().endswith("COMMIT;")
 
 
-def test_offline_sql_applied_with_psql_builds_the_same_catalog(db_url, empty_database, tmp_path):
+def test_offline_sql_applied_with_psql_builds_the_same_catalog(
+    straight_upgrade, empty_database, tmp_path
+):
     script = tmp_path / "upgrade.sql"
     script.write_text(migrate.offline_sql())
 
@@ -101,7 +97,7 @@ def test_offline_sql_applied_with_psql_builds_the_same_catalog(db_url, empty_dat
     )
 
     assert result.returncode == 0, result.stderr
-    assert catalog(empty_database) == catalog(db_url)
+    assert catalog(empty_database) == catalog(straight_upgrade)
 
 
 def test_offline_downgrade_sql_applied_with_psql_returns_to_base(empty_database, tmp_path):

@@ -216,9 +216,9 @@ def test_the_job_refuses_to_run_inside_a_transaction_block_and_changes_nothing(f
 def test_a_run_while_another_is_still_going_is_skipped(fleet, db, agent):
     fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
     db.execute(
-        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token) "
-        "values ('cleanup-heartbeats', 'vercel', 'running', now() + interval '5 minutes', "
-        "gen_random_uuid())"
+        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, "
+        "backend_pid) values ('cleanup-heartbeats', 'vercel', 'running', "
+        "now() + interval '5 minutes', gen_random_uuid(), pg_backend_pid())"
     )
 
     report = fleet.purge_all()
@@ -232,9 +232,9 @@ def test_a_run_that_died_is_marked_abandoned_and_does_not_block_the_next(fleet, 
     fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
     db.execute(
         "insert into fleet.job_runs "
-        "(job, triggered_by, outcome, started_at, deadline, lease_token) "
+        "(job, triggered_by, outcome, started_at, deadline, lease_token, backend_pid) "
         "values ('cleanup-heartbeats', 'vercel', 'running', now() - interval '1 hour', "
-        "now() - interval '50 minutes', gen_random_uuid())"
+        "now() - interval '50 minutes', gen_random_uuid(), pg_backend_pid())"
     )
 
     report = fleet.purge_all()
@@ -243,6 +243,36 @@ def test_a_run_that_died_is_marked_abandoned_and_does_not_block_the_next(fleet, 
     assert (dead["outcome"], dead["detail"]["error"][:9]) == ("error", "abandoned")
     assert (current["id"], current["outcome"]) == (report["run_id"], "ok")
     assert fleet.heartbeat_count() == 0
+
+
+def test_a_run_whose_session_ended_is_retired_at_once_by_the_next(fleet, db, connect, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    gone = connect()
+    gone_pid = gone.info.backend_pid
+    gone.close()
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, "
+        "backend_pid) values ('cleanup-heartbeats', 'cli', 'running', "
+        "now() + interval '5 minutes', gen_random_uuid(), %s)",
+        (gone_pid,),
+    )
+    wait_for_backend_exit(db, gone_pid)
+
+    report = fleet.purge_all()
+
+    dead, _ = fleet.runs()
+    assert (dead["outcome"], dead["detail"]["error"]) == (
+        "error",
+        "abandoned: its session ended before it finished",
+    )
+    assert (report["outcome"], report["deleted"]) == ("ok", 3)
+
+
+def wait_for_backend_exit(db, pid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while db.execute("select count(*) from pg_stat_activity where pid = %s", (pid,)).fetchone()[0]:
+        assert time.monotonic() < deadline, f"backend {pid} is still there"
+        time.sleep(0.02)
 
 
 def test_an_error_in_a_batch_is_recorded_raised_and_keeps_earlier_batches(fleet, connect, agent):
@@ -338,9 +368,9 @@ def test_each_committed_batch_is_counted_on_the_run_and_renews_its_lease(fleet, 
 
 def test_a_skipped_run_reports_no_backlog_value(fleet, db, agent):
     db.execute(
-        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token) "
-        "values ('cleanup-heartbeats', 'vercel', 'running', now() + interval '5 minutes', "
-        "gen_random_uuid())"
+        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, "
+        "backend_pid) values ('cleanup-heartbeats', 'vercel', 'running', "
+        "now() + interval '5 minutes', gen_random_uuid(), pg_backend_pid())"
     )
 
     report = fleet.purge_all()

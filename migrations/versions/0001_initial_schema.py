@@ -39,7 +39,17 @@ UPGRADE = (
     "functions/finish_purge_run.v1.sql",
     "functions/fail_purge_run.v1.sql",
     "procedures/purge_old_heartbeats_all.v1.sql",
+    "views/agent_summary.v1.sql",
+    "views/stale_agents.v1.sql",
+    "views/heartbeat_summary.v1.sql",
+    "views/job_summary.v1.sql",
+    "views/recent_job_runs.v1.sql",
+    "functions/require_pg_cron.v1.sql",
+    "functions/pg_cron_install.v1.sql",
+    "functions/pg_cron_remove.v1.sql",
+    "functions/pg_cron_jobs.v1.sql",
     "privileges/revoke_from_supabase_api_roles.v1.sql",
+    "privileges/alembic_version_readable.v1.sql",
 )
 
 

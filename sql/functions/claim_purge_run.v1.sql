@@ -2,12 +2,14 @@
 --
 -- The cleanup job runs for minutes across many transactions, so no transaction-level lock can
 -- cover it, and a session-level one is unsafe behind a transaction-mode pooler. Instead the
--- running run is a row in fleet.job_runs: outcome 'running', a secret lease_token, and a
--- deadline that fleet.purge_run_batch pushes forward after every batch. Under a short advisory
--- lock (1718379877, 2), so that two claims cannot interleave, this function:
+-- running run is a row in fleet.job_runs: outcome 'running', a secret lease_token, the backend
+-- it runs in, and a deadline that fleet.purge_run_batch pushes forward after every batch. Under
+-- a short advisory lock (1718379877, 2), so that two claims cannot interleave, this function:
 --   1. resolves the defaults from fleet.config and refuses bad arguments (nothing written);
---   2. marks running rows past their deadline as error: their run died and must not block
---      cleanup for longer than one lease;
+--   2. marks running rows as error when their run died: its backend is gone (the client hung
+--      up between two batches, where the procedure cannot catch the cancel), or it made no
+--      progress before its deadline (a backend behind a pooler outlives its client, so only
+--      the lease tells) -- a dead run blocks cleanup for one lease at most;
 --   3. records a 'skipped' run if another is still going, else opens a 'running' one.
 -- It returns the lease token only to the run it opened; the caller must COMMIT right after,
 -- to publish the running row and release the claim lock.
@@ -57,12 +59,25 @@ begin
       finished_at = greatest(clock_timestamp(), r.started_at),
       lease_token = null,
       deadline = null,
+      backend_pid = null,
       detail = r.detail || jsonb_build_object(
-        'error', 'abandoned: no progress before its lease ran out (the caller died?)'
+        'error',
+        case
+          when r.deadline < clock_timestamp()
+            then 'abandoned: no progress before its lease ran out'
+          else 'abandoned: its session ended before it finished'
+        end
       )
   where r.job = 'cleanup-heartbeats'
     and r.outcome = 'running'
-    and r.deadline < clock_timestamp();
+    and (
+      r.deadline < clock_timestamp()
+      or not exists (
+        select
+        from pg_stat_activity as a
+        where a.pid = r.backend_pid
+      )
+    );
 
   select r.id
   into still_running
@@ -90,13 +105,15 @@ begin
   end if;
 
   lease_token := gen_random_uuid();
-  insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, detail)
+  insert into fleet.job_runs
+    (job, triggered_by, outcome, deadline, lease_token, backend_pid, detail)
   values (
     'cleanup-heartbeats',
     source,
     'running',
     clock_timestamp() + fleet.purge_lease(),
     lease_token,
+    pg_backend_pid(),
     jsonb_build_object('batch', run_batch, 'time_budget', run_time_budget, 'batches', 0)
   )
   returning id into run_id;

@@ -24,6 +24,7 @@ begin
       finished_at = greatest(clock_timestamp(), r.started_at),
       lease_token = null,
       deadline = null,
+      backend_pid = null,
       detail = r.detail || jsonb_build_object(
         'sqlstate', fail_purge_run.failed_sqlstate,
         'error', fail_purge_run.failed_message

@@ -42,6 +42,7 @@ begin
       finished_at = greatest(clock_timestamp(), r.started_at),
       lease_token = null,
       deadline = null,
+      backend_pid = null,
       detail = r.detail || jsonb_build_object(
         'backlog', coalesce((r.detail ->> 'backlog')::boolean, false),
         'job_runs_pruned', pruned.job_runs_pruned,

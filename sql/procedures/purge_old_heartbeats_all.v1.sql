@@ -58,11 +58,19 @@ begin
   end if;
   commit;
 
+  -- All but the COMMIT sits inside the block, so that a cancel (Ctrl-C, statement_timeout)
+  -- is caught and recorded wherever it lands, except between a COMMIT and the next batch; a
+  -- run cancelled there is retired by the next run (fleet.claim_purge_run).
   loop
     begin
       select *
       into step
       from fleet.purge_run_batch(run_id, claim.lease_token, cursor_created_at, cursor_id);
+      deleted := step.run_deleted;
+      batches := step.run_batches;
+      backlog := step.backlog;
+      cursor_created_at := step.last_created_at;
+      cursor_id := step.last_id;
     exception
       when query_canceled then
         get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text;
@@ -71,12 +79,6 @@ begin
     end;
     exit when failed_state is not null;
     commit;
-
-    deleted := step.run_deleted;
-    batches := step.run_batches;
-    backlog := step.backlog;
-    cursor_created_at := step.last_created_at;
-    cursor_id := step.last_id;
     raise notice '%', step.progress
       using detail = step.progress_detail;
     exit when not step.keep_going;

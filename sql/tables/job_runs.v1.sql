@@ -3,10 +3,11 @@
 -- The run log answers "did check-stale run at 03:05, and what did it do?" for all three doors
 -- (Vercel, pg_cron, a DBA in psql). check-stale is one transaction and writes its row finished.
 -- A cleanup run spans many transactions, so its row is its lease: it commits the row as
--- 'running' before its first batch, with a secret lease_token that only its own calls know and a
--- deadline it pushes forward after every batch. A run whose deadline passes has died (a killed
--- client, a lost connection); the next cleanup run marks it 'error'. At most one run of a job is
--- 'running' at a time, whatever the isolation level (the partial unique index).
+-- 'running' before its first batch, with a secret lease_token that only its own calls know, the
+-- backend it runs in, and a deadline it pushes forward after every batch. A run whose backend is
+-- gone (its client hung up, e.g. on Ctrl-C) or whose deadline has passed (a stuck or lost
+-- caller behind a pooler) has died; the next cleanup run marks it 'error'. At most one run of a
+-- job is 'running' at a time, whatever the isolation level (the partial unique index).
 -- Rows older than fleet.config.job_run_retention are pruned by the cleanup job.
 
 create table fleet.job_runs (
@@ -24,12 +25,19 @@ create table fleet.job_runs (
   finished_at timestamptz,
   deadline timestamptz,
   lease_token uuid,
+  -- An integer, like pg_backend_pid() and pg_stat_activity.pid that it is compared with.
+  -- squawk-ignore prefer-bigint-over-int
+  backend_pid integer,
   rows_affected bigint not null default 0,
   detail jsonb not null default '{}',
   constraint job_runs_finished_unless_running check ((outcome = 'running') = (finished_at is null)),
   constraint job_runs_finish_not_before_start check (finished_at >= started_at),
   constraint job_runs_running_holds_a_lease check (
-    (outcome = 'running') = (lease_token is not null and deadline is not null)
+    (outcome = 'running') = (
+      lease_token is not null
+      and deadline is not null
+      and backend_pid is not null
+    )
   )
 );
 
@@ -51,5 +59,7 @@ comment on column fleet.job_runs.deadline is
   'A running row''s lease: pushed forward after every batch; once past, the run counts as dead.';
 comment on column fleet.job_runs.lease_token is
   'Secret of a running cleanup run; only calls that present it may advance or close the run.';
+comment on column fleet.job_runs.backend_pid is
+  'The server process a cleanup run ran in; once that process is gone, so is the run.';
 comment on column fleet.job_runs.rows_affected is
   'check-stale: agents marked offline. cleanup-heartbeats: heartbeats deleted (so far, while running).';

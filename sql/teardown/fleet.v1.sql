@@ -5,6 +5,28 @@
 -- fleetcron is leaving the cluster:  drop schema fleet cascade; drop role fleet_cron;
 -- drop role fleet_agent;
 
+revoke select
+  on fleet.alembic_version
+  from fleet_cron;
+
+drop function fleet.pg_cron_jobs();
+
+drop function fleet.pg_cron_remove();
+
+drop function fleet.pg_cron_install(text, text, interval);
+
+drop function fleet.require_pg_cron();
+
+drop view fleet.recent_job_runs;
+
+drop view fleet.job_summary;
+
+drop view fleet.heartbeat_summary;
+
+drop view fleet.stale_agents;
+
+drop view fleet.agent_summary;
+
 drop procedure fleet.purge_old_heartbeats_all(integer, interval, text, bigint, text, bigint, integer, boolean);
 
 drop function fleet.mark_stale_agents(text);

@@ -16,6 +16,10 @@ select 'relation', c.relname::text,
 from pg_class as c
 where c.relnamespace = 'fleet'::regnamespace
 union all
+select 'view', c.relname::text, pg_get_viewdef(c.oid)
+from pg_class as c
+where c.relnamespace = 'fleet'::regnamespace and c.relkind = 'v'
+union all
 select 'column', c.relname || '.' || a.attname,
        concat_ws(' | ', format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
                  a.attidentity::text, pg_get_expr(d.adbin, d.adrelid),

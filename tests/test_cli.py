@@ -1,0 +1,332 @@
+"""The fleetcron CLI, driven as a user drives it: real processes against real PostgreSQL."""
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.catalog import catalog
+from tests.cli import FLEETCRON, fleetcron, one_error_line
+
+QUIET = timedelta(minutes=6)
+EXPIRED = timedelta(days=40)
+
+
+@pytest.fixture
+def home():
+    """A private FLEETCRON_HOME. Not under pytest's tmp_path: as root the local server runs as
+    the postgres account, which must be able to reach it, and pytest's folders are closed."""
+    folder = Path(tempfile.gettempdir()) / f"fleetcron-home-{uuid.uuid4().hex[:8]}"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def empty_db(new_database):
+    return new_database()
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+def test_db_upgrade_builds_the_same_schema_as_alembic(empty_db, straight_upgrade, home):
+    result = fleetcron("db", "upgrade", home=home, DATABASE_URL=empty_db)
+
+    assert result.returncode == 0, result.stderr
+    assert "database at revision 0001" in result.stdout
+    assert catalog(empty_db) == catalog(straight_upgrade)
+
+
+def test_db_current_says_whether_the_database_is_at_head(empty_db, home):
+    before = fleetcron("db", "current", home=home, DATABASE_URL=empty_db)
+    fleetcron("db", "upgrade", home=home, DATABASE_URL=empty_db)
+    after = fleetcron("db", "current", home=home, DATABASE_URL=empty_db)
+
+    assert "base (fleetcron not installed)  behind head (0001)" in before.stdout
+    assert "0001  at head" in after.stdout
+
+
+def test_db_downgrade_to_base_removes_fleetcron(empty_db, home):
+    fleetcron("db", "upgrade", home=home, DATABASE_URL=empty_db)
+
+    result = fleetcron("db", "downgrade", "base", home=home, DATABASE_URL=empty_db)
+
+    assert result.returncode == 0, result.stderr
+    assert "database at revision base" in result.stdout
+
+
+def test_db_sql_prints_the_offline_migration(home):
+    result = fleetcron("db", "sql", home=home)
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("BEGIN;")
+    assert "create or replace function fleet.run_check_stale" in result.stdout
+
+
+def test_the_database_url_option_wins_over_the_environment(empty_db, home):
+    result = fleetcron(
+        "--database-url",
+        empty_db,
+        "db",
+        "current",
+        home=home,
+        DATABASE_URL="postgresql://nobody:x@127.0.0.1:1/nothing",
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def test_run_check_stale_marks_quiet_agents_offline_as_the_cli(fleet, db_url, home):
+    quiet = fleet.online_agent("quiet", silent_for=QUIET)
+
+    result = fleetcron("run", "check-stale", home=home, DATABASE_URL=db_url)
+
+    assert result.returncode == 0, result.stderr
+    assert "rows affected  1" in result.stdout
+    assert fleet.status(quiet) == "offline"
+    assert fleet.runs()[0]["triggered_by"] == "cli"
+
+
+def test_run_cleanup_deletes_the_backlog_and_reports_it(fleet, db_url, home):
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 120, oldest=EXPIRED)
+
+    result = fleetcron("run", "cleanup-heartbeats", "--batch", "50", home=home, DATABASE_URL=db_url)
+
+    assert result.returncode == 0, result.stderr
+    assert "rows affected  120" in result.stdout
+    assert "batches        3" in result.stdout
+    assert "backlog        False" in result.stdout
+    assert fleet.heartbeat_count() == 0
+
+
+def test_run_cleanup_stops_at_its_time_budget_and_says_a_backlog_remains(fleet, db_url, home):
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 120, oldest=EXPIRED)
+
+    result = fleetcron(
+        "run",
+        "cleanup-heartbeats",
+        "--batch",
+        "50",
+        "--time-budget",
+        "0.000001",
+        home=home,
+        DATABASE_URL=db_url,
+    )
+
+    assert "backlog        True" in result.stdout
+    assert fleet.heartbeat_count() == 70
+
+
+def test_ctrl_c_during_a_purge_loses_nothing_but_the_batch_in_flight(fleet, db_url, home):
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 200_000, oldest=EXPIRED, spacing=timedelta(milliseconds=1))
+    environment = {"DATABASE_URL": db_url, "FLEETCRON_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen(
+        [FLEETCRON, "run", "cleanup-heartbeats", "--batch", "500"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while fleet.heartbeat_count() > 190_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    left_after_interrupt = fleet.heartbeat_count()
+    resumed = fleetcron("run", "cleanup-heartbeats", home=home, DATABASE_URL=db_url)
+
+    assert process.returncode == 1
+    assert "interrupted after" in stderr and "Traceback" not in stderr
+    interrupted, finished = fleet.runs()
+    assert interrupted["outcome"] == "error"
+    assert interrupted["rows_affected"] == 200_000 - left_after_interrupt > 0
+    assert (finished["outcome"], finished["rows_affected"]) == ("ok", left_after_interrupt)
+    assert resumed.returncode == 0
+    assert fleet.heartbeat_count() == 0
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def test_status_shows_the_fleet_the_backlog_and_the_runs(fleet, db, db_url, home):
+    fleet.online_agent("quiet-one", silent_for=QUIET)
+    fleet.online_agent("chatty", silent_for=timedelta(seconds=10))
+    fleet.register("never-seen")
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
+    db.execute("select fleet.run_check_stale('vercel')")
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, outcome, started_at, deadline, "
+        "lease_token, backend_pid) values ('cleanup-heartbeats', 'vercel', 'running', "
+        "now() - interval '1 hour', now() - interval '50 minutes', gen_random_uuid(), "
+        "pg_backend_pid())"
+    )
+    fleet.silence(fleet.online_agent("quiet-two", silent_for=QUIET), QUIET)
+
+    result = fleetcron("status", home=home, DATABASE_URL=db_url)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for line in (
+        "online           2",
+        "offline          2",
+        "never seen       1",
+        "stale now        1",
+        "expired backlog  30",
+    ):
+        assert line in out
+    assert "quiet-two" in out
+    assert "stuck runs lost their caller" in out
+
+
+def test_status_works_for_the_least_privileged_credential(fleet, pg_server, db, home):
+    from tests.conftest import CRON_LOGIN, ROLE_PASSWORD, TEST_DATABASE
+
+    url = pg_server.url(TEST_DATABASE, user=CRON_LOGIN, password=ROLE_PASSWORD)
+
+    result = fleetcron("status", home=home, DATABASE_URL=url)
+
+    assert result.returncode == 0, result.stderr
+
+
+# -- bad input: one clear line, a non-zero exit, no traceback -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://db.example.com/x", "must start with postgresql:// or postgres://"),
+        ("postgresql://user@host:notaport/db", "the database URL is malformed"),
+        ("postgresql://user:pw@127.0.0.1:1/db", "cannot reach the database"),
+    ],
+)
+def test_a_bad_database_url_is_one_clear_line(home, url, expected):
+    line = one_error_line(fleetcron("run", "check-stale", home=home, DATABASE_URL=url))
+
+    assert expected in line
+    assert "pw@" not in line
+
+
+def test_a_database_without_the_schema_says_to_upgrade(empty_db, home):
+    for command in (["run", "check-stale"], ["status"], ["run", "cleanup-heartbeats"]):
+        line = one_error_line(fleetcron(*command, home=home, DATABASE_URL=empty_db))
+
+        assert "no fleetcron schema yet; run: fleetcron db upgrade" in line
+
+
+def test_an_unknown_job_is_refused(home):
+    result = fleetcron("run", "reboot-fleet", home=home)
+
+    assert result.returncode == 2
+    assert "'reboot-fleet' is not one of 'check-stale', 'cleanup-heartbeats'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("option", "value"), [("--batch", "-5"), ("--time-budget", "0")])
+def test_a_negative_batch_or_budget_is_refused(db_url, home, option, value):
+    result = fleetcron("run", "cleanup-heartbeats", option, value, home=home, DATABASE_URL=db_url)
+
+    assert result.returncode == 2
+    assert f"Invalid value for '{option}'" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["doctor"], ["schedule", "install"]])
+def test_a_vercel_json_that_is_not_json_is_one_clear_line(tmp_path, db_url, home, command):
+    (tmp_path / "vercel.json").write_text('{"crons": [}')
+
+    line = (
+        one_error_line(
+            fleetcron(*command, "--project", str(tmp_path), home=home, DATABASE_URL=db_url)
+        )
+        if command != ["doctor"]
+        else None
+    )
+    if command == ["doctor"]:
+        result = fleetcron("doctor", "--project", str(tmp_path), home=home, DATABASE_URL=db_url)
+        assert result.returncode == 1
+        assert "vercel.json is not valid JSON: Expecting value at line 1, column 12" in (
+            result.stdout
+        )
+    else:
+        assert "vercel.json is not valid JSON" in line
+
+
+def test_a_job_that_fails_in_sql_is_one_line_with_its_sqlstate(db, db_url, home):
+    db.execute("drop function fleet.mark_stale_agents(text)")
+    db.execute("drop function fleet.run_check_stale(text)")
+
+    line = one_error_line(fleetcron("run", "check-stale", home=home, DATABASE_URL=db_url))
+
+    assert "out of date; run: fleetcron db upgrade" in line
+
+
+# -- local ------------------------------------------------------------------------------------
+
+
+def test_local_start_url_status_and_stop(home):
+    started = fleetcron("local", "start", home=home)
+    assert started.returncode == 0, started.stderr
+    url = fleetcron("local", "url", home=home).stdout.strip()
+    running = fleetcron("local", "status", home=home)
+    with psycopg.connect(url) as conn:
+        answer = conn.execute("select 1").fetchone()[0]
+    stopped = fleetcron("local", "stop", home=home)
+    after = fleetcron("local", "status", home=home)
+
+    assert started.stdout.strip() == url
+    assert answer == 1
+    assert "running  yes" in running.stdout and "pg_cron  in database fleetcron" in running.stdout
+    assert stopped.returncode == 0
+    assert "running  no" in after.stdout
+    fleetcron("local", "destroy", "--yes", home=home)
+
+
+def test_without_a_database_url_commands_use_the_local_server(home):
+    result = fleetcron("db", "upgrade", home=home)
+    status = fleetcron("status", home=home)
+    fleetcron("local", "destroy", "--yes", home=home)
+
+    assert result.returncode == 0, result.stderr
+    assert "using the local PostgreSQL" in result.stderr
+    assert status.returncode == 0, status.stderr
+
+
+def test_local_url_before_any_server_says_how_to_make_one(home):
+    line = one_error_line(fleetcron("local", "url", home=home))
+
+    assert "fleetcron local start" in line
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def test_the_demo_shows_agents_going_offline_and_old_heartbeats_going(home):
+    result = fleetcron("demo", home=home, timeout=180)
+    fleetcron("local", "destroy", "--yes", home=home)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "HTTP 401" in out
+    assert (
+        json.loads(out.split("check-stale\n  HTTP 200 ", 1)[1].splitlines()[0])["rows_affected"]
+        == 6
+    )
+    assert "marked offline: edge-35, edge-36, edge-37, edge-38, edge-39, edge-40" in out
+    cleanup = json.loads(out.split("cleanup-heartbeats\n  HTTP 200 ", 1)[1].splitlines()[0])
+    assert cleanup["rows_affected"] == 40 * 15 * 48
+    assert "past retention    28,800         0" in out
