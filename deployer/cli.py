@@ -487,14 +487,17 @@ def _outcome(outcome: str | None) -> str:
 # -- doctor -----------------------------------------------------------------------------------
 
 
-@main.command()
-@click.option(
+project_option = click.option(
     "--project",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=PROJECT_ROOT,
     show_default="this checkout",
     help="The folder holding vercel.json and api/.",
 )
+
+
+@main.command()
+@project_option
 @click.pass_obj
 def doctor(settings: Settings, project: Path) -> None:
     """Check a deployment: database, migrations, grants, vercel.json, api/, secret.
@@ -524,13 +527,7 @@ def schedule() -> None:
 
 
 @schedule.command("install")
-@click.option(
-    "--project",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=PROJECT_ROOT,
-    show_default="this checkout",
-    help="The folder holding vercel.json.",
-)
+@project_option
 @click.pass_obj
 def schedule_install(settings: Settings, project: Path) -> None:
     """Create or update the pg_cron jobs (idempotent), plus one that prunes cron history."""

@@ -35,6 +35,7 @@ UPGRADE = (
     "functions/prune_run_log.v1.sql",
     "functions/purge_lease.v1.sql",
     "functions/claim_purge_run.v1.sql",
+    "functions/purge_run_lease.v1.sql",
     "functions/purge_run_batch.v1.sql",
     "functions/finish_purge_run.v1.sql",
     "functions/fail_purge_run.v1.sql",

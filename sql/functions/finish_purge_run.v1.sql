@@ -21,17 +21,7 @@ as $$
 declare
   pruned record;
 begin
-  perform 1
-  from fleet.job_runs as r
-  where r.id = finish_purge_run.run_id
-    and r.outcome = 'running'
-    and r.lease_token = finish_purge_run.lease_token
-  for update;
-  if not found then
-    raise exception 'cleanup-heartbeats run % does not hold a lease (finished, or declared dead)',
-      finish_purge_run.run_id
-      using errcode = 'lock_not_available';
-  end if;
+  perform fleet.purge_run_lease(finish_purge_run.run_id, finish_purge_run.lease_token);
 
   select *
   into pruned

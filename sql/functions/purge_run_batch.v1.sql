@@ -32,20 +32,11 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  run fleet.job_runs;
+  run fleet.job_runs := fleet.purge_run_lease(
+    purge_run_batch.run_id,
+    purge_run_batch.lease_token
+  );
 begin
-  select *
-  into run
-  from fleet.job_runs as r
-  where r.id = purge_run_batch.run_id
-    and r.outcome = 'running'
-    and r.lease_token = purge_run_batch.lease_token
-  for update;
-  if not found then
-    raise exception 'cleanup-heartbeats run % does not hold a lease (finished, or declared dead)',
-      purge_run_batch.run_id
-      using errcode = 'lock_not_available';
-  end if;
 
   if current_setting('lock_timeout') = '0' then
     perform set_config('lock_timeout', '1min', true);

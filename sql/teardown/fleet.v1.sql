@@ -43,6 +43,8 @@ drop function fleet.finish_purge_run(bigint, uuid);
 
 drop function fleet.purge_run_batch(bigint, uuid, timestamptz, bigint);
 
+drop function fleet.purge_run_lease(bigint, uuid);
+
 drop function fleet.claim_purge_run(integer, interval, text);
 
 drop function fleet.purge_lease();
