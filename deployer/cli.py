@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import psycopg
+import sqlalchemy.exc
 from alembic.util import CommandError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -73,6 +75,10 @@ class FleetcronGroup(click.Group):
             OSError,
         ) as error:
             raise UserError(explain(error)) from None
+        except sqlalchemy.exc.DBAPIError as error:
+            # Alembic talks through SQLAlchemy, which wraps the driver's error (and would print
+            # the statement it ran); the driver's own error says what a user needs.
+            raise UserError(explain(error.orig)) from None
 
 
 @dataclass
@@ -134,7 +140,7 @@ def upgrade(settings: Settings, revision: str) -> None:
     console.print(f"database at revision [bold]{_current(url) or 'base'}[/]")
 
 
-@database.command()
+@database.command(short_help="Undo migrations down to REVISION.")
 @click.argument("revision")
 @click.pass_obj
 def downgrade(settings: Settings, revision: str) -> None:
@@ -172,12 +178,6 @@ def _current(url: str) -> str | None:
 # -- run --------------------------------------------------------------------------------------
 
 
-def positive_int(_ctx, _param, value: int | None) -> int | None:
-    if value is not None and value < 1:
-        raise click.BadParameter("must be at least 1")
-    return value
-
-
 def positive_seconds(_ctx, _param, value: float | None) -> timedelta | None:
     if value is None:
         return None
@@ -188,7 +188,9 @@ def positive_seconds(_ctx, _param, value: float | None) -> timedelta | None:
 
 @main.command()
 @click.argument("job", type=click.Choice(jobs.JOBS))
-@click.option("--batch", type=int, callback=positive_int, help="Rows per batch (cleanup).")
+@click.option(
+    "--batch", type=click.IntRange(1, 1_000_000), help="Rows per batch, 1 to 1,000,000 (cleanup)."
+)
 @click.option(
     "--time-budget",
     type=float,
@@ -212,19 +214,29 @@ def run(settings: Settings, job: str, batch: int | None, time_budget: timedelta 
 def _run_cleanup_with_progress(
     url: str, batch: int | None, time_budget: timedelta | None
 ) -> jobs.JobResult:
+    expired, exact = status.expired_heartbeats(url)
     progress = Progress(
         TextColumn("cleanup-heartbeats"),
         BarColumn(bar_width=None),
-        TextColumn("{task.fields[deleted]:,} deleted · batch {task.fields[batches]}"),
+        TextColumn("{task.completed:,.0f} deleted"),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TextColumn("backlog left {task.fields[left]}"),
         TimeElapsedColumn(),
         console=errors,
         transient=True,
     )
+    started = time.monotonic()
     with progress:
-        task = progress.add_task("purge", total=None, deleted=0, batches=0)
+        # Counting stops at a million rows: past that the bar shows no total.
+        task = progress.add_task(
+            "purge", total=expired if exact else None, rate="-", left=_backlog(expired, exact, 0)
+        )
 
         def update(report: dict) -> None:
-            progress.update(task, deleted=report["deleted"], batches=report["batches"])
+            deleted = report["deleted"]
+            rate = deleted / max(time.monotonic() - started, 1e-6)
+            left = _backlog(expired, exact, deleted) if report["backlog"] else "0"
+            progress.update(task, completed=deleted, rate=f"{rate:,.0f}", left=left)
 
         try:
             return jobs.run(
@@ -236,11 +248,19 @@ def _run_cleanup_with_progress(
                 on_progress=update,
             )
         except (KeyboardInterrupt, psycopg.errors.QueryCanceled):
-            deleted = progress.tasks[0].fields["deleted"]
+            deleted = int(progress.tasks[0].completed)
             raise UserError(
                 f"interrupted after {deleted:,} rows: the batches that committed stay deleted, "
                 "the run is recorded as error, and the next run picks up the rest"
             ) from None
+
+
+def _backlog(expired: int, exact: bool, deleted: int) -> str:
+    """Expired rows still to delete, as far as the count taken at the start knows."""
+    left = expired - deleted
+    if not exact:  # the count stopped at a million
+        return f"over {left:,}" if left > 0 else "unknown"
+    return f"~{max(left, 0):,}"
 
 
 def _print_result(result: jobs.JobResult) -> None:
@@ -308,9 +328,7 @@ def local_status() -> None:
 @click.confirmation_option(prompt="Stop the local PostgreSQL and delete all its data?")
 def local_destroy() -> None:
     """Stop it and delete its data."""
-    server = LocalPostgres.load(default_home())
-    if server:
-        server.destroy()
+    LocalPostgres.discard(default_home())
     console.print("local PostgreSQL removed")
 
 

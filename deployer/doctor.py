@@ -16,29 +16,71 @@ from urllib.parse import urlsplit
 import psycopg
 
 from deployer import db, dburl, jobs, migrate
-from deployer.endpoint import DEFAULT_PURGE_TIME_BUDGET_SECONDS
+from deployer.endpoint import (
+    MAX_PURGE_TIME_BUDGET_SECONDS,
+    PURGE_TIME_BUDGET_VARIABLE,
+    parse_purge_time_budget,
+    purge_time_budget_seconds,
+)
 from deployer.serve import discover_routes
 from deployer.vercel_config import VercelConfig, VercelConfigError
 from deployer.vercel_config import load as load_vercel_config
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_SECRET_LENGTH = 16
+RANDOM_STRING_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Vercel: Fluid compute defaults to 300 s; Hobby allows at most 300, Pro and Enterprise 800.
 DEFAULT_MAX_DURATION = 300
 HOBBY_MAX_DURATION = 300
 PAID_MAX_DURATION = 800
-BUDGET_MARGIN_SECONDS = 30
+# Connecting, answering, and the batch in flight when the purge budget runs out.
+MARGIN_SECONDS = 10
+CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
 
-PUBLIC_ROUTINES = (
+# The routines a caller with only fleet_cron or fleet_agent membership must be able to use.
+# All but the procedure act on tables as their owner; the procedure must not, to COMMIT.
+PROCEDURE = (
+    "fleet.purge_old_heartbeats_all(integer,interval,text,bigint,text,bigint,integer,boolean)"
+)
+DEFINER_ROUTINES = (
     "fleet.run_check_stale(text)",
     "fleet.mark_stale_agents(text)",
     "fleet.purge_old_heartbeats(integer)",
-    "fleet.purge_old_heartbeats_all(integer,interval,text,bigint,text,bigint,integer,boolean)",
     "fleet.register_agent(text,interval)",
     "fleet.record_heartbeat(uuid,jsonb)",
+    "fleet.claim_purge_run(integer,interval,text)",
+    "fleet.purge_run_batch(bigint,uuid,timestamp with time zone,bigint)",
+    "fleet.finish_purge_run(bigint,uuid)",
+    "fleet.fail_purge_run(bigint,uuid,text,text)",
 )
+SAFE_SEARCH_PATHS = ("search_path=pg_catalog, pg_temp", 'search_path=""', "search_path=pg_catalog")
 API_ROLES = ("anon", "authenticated")
-CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
+
+DEFINERS_WITHOUT_SAFE_SEARCH_PATH = """
+    select p.oid::regprocedure::text
+    from pg_proc as p
+    where p.pronamespace = 'fleet'::regnamespace
+      and p.prosecdef
+      and not exists (select from unnest(p.proconfig) as c where c = any(%s))
+    order by 1
+"""
+EXECUTABLE_BY = """
+    select distinct p.oid::regprocedure::text,
+           case when acl.grantee = 0 then 'public' else acl.grantee::regrole::text end
+    from pg_proc as p
+    cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as acl
+    where p.pronamespace = 'fleet'::regnamespace
+      and acl.privilege_type = 'EXECUTE'
+      and (acl.grantee = 0 or acl.grantee::regrole::text = any(%s))
+    order by 1, 2
+"""
+CREDENTIAL = """
+    select current_user, r.rolsuper,
+           has_function_privilege('fleet.run_check_stale(text)', 'execute'),
+           current_setting('statement_timeout')::interval
+    from pg_roles as r
+    where r.rolname = current_user
+"""
 
 
 @dataclass(frozen=True)
@@ -49,12 +91,25 @@ class Finding:
     fix: str = ""
 
 
+def ok(check: str, message: str) -> Finding:
+    return Finding(OK, check, message)
+
+
+def warn(check: str, message: str, fix: str) -> Finding:
+    return Finding(WARN, check, message, fix)
+
+
+def fail(check: str, message: str, fix: str) -> Finding:
+    return Finding(FAIL, check, message, fix)
+
+
 def run_checks(
     database_url: str | None, project_dir: Path, environ: Mapping[str, str] = os.environ
 ) -> list[Finding]:
+    budget = purge_time_budget_seconds(environ)
     findings = check_secret(environ)
-    findings += check_project(project_dir, environ)
-    findings += check_database(database_url)
+    findings += check_project(project_dir, environ, budget)
+    findings += check_database(database_url, budget)
     return findings
 
 
@@ -63,40 +118,37 @@ def run_checks(
 
 def check_secret(environ: Mapping[str, str]) -> list[Finding]:
     secret = environ.get("CRON_SECRET", "")
-    generate = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
     if not secret:
         return [
-            Finding(
-                FAIL,
+            fail(
                 "CRON_SECRET",
                 "not set: the endpoints refuse every request",
-                f"set it in the Vercel project; generate one with: {generate}",
+                f"set it in the Vercel project; generate one with: {RANDOM_STRING_COMMAND}",
             )
         ]
     if len(secret) < MIN_SECRET_LENGTH:
         return [
-            Finding(
-                FAIL,
+            fail(
                 "CRON_SECRET",
                 f"only {len(secret)} characters long",
-                f"use at least {MIN_SECRET_LENGTH} random characters: {generate}",
+                f"use at least {MIN_SECRET_LENGTH} random characters: {RANDOM_STRING_COMMAND}",
             )
         ]
-    return [Finding(OK, "CRON_SECRET", f"set, {len(secret)} characters")]
+    return [ok("CRON_SECRET", f"set, {len(secret)} characters")]
 
 
 # -- vercel.json and api/ -----------------------------------------------------------------------
 
 
-def check_project(project_dir: Path, environ: Mapping[str, str]) -> list[Finding]:
+def check_project(project_dir: Path, environ: Mapping[str, str], budget: float) -> list[Finding]:
     try:
         config = load_vercel_config(project_dir / "vercel.json")
     except VercelConfigError as error:
-        return [Finding(FAIL, "vercel.json", str(error), "fix the file; see the README")]
-    findings = [Finding(OK, "vercel.json", "valid JSON")]
+        return [fail("vercel.json", str(error), "fix the file; see the README")]
+    findings = [ok("vercel.json", "valid")]
     findings += _check_crons(config, discover_routes(project_dir / "api"))
     findings += _check_functions(config, project_dir)
-    findings += _check_purge_budget(config, environ)
+    findings += _check_durations(config, environ, budget)
     return findings
 
 
@@ -106,8 +158,7 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
         route = cron.path.split("?")[0]
         if route not in routes:
             findings.append(
-                Finding(
-                    FAIL,
+                fail(
                     "crons",
                     f"{cron.path} has no function under api/ (Vercel would get a 404)",
                     f"add api{route.removeprefix('/api')}.py or fix the path",
@@ -115,8 +166,7 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
             )
         if not _valid_cron_expression(cron.schedule):
             findings.append(
-                Finding(
-                    FAIL,
+                fail(
                     "crons",
                     f'{cron.path}: "{cron.schedule}" is not a 5-field cron expression',
                     'use e.g. "*/5 * * * *"',
@@ -124,8 +174,7 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
             )
         elif _more_than_daily(cron.schedule):
             findings.append(
-                Finding(
-                    WARN,
+                warn(
                     "crons",
                     f'{cron.path} runs "{cron.schedule}": more often than daily',
                     "Hobby plans allow only daily crons (the deploy fails); use a paid plan, "
@@ -135,8 +184,7 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
     for job in jobs.JOBS:
         if config.schedule_of(job) is None:
             findings.append(
-                Finding(
-                    WARN,
+                warn(
                     "crons",
                     f"{job} is not scheduled in vercel.json",
                     f'add {{"path": "/api/cron/{job}", "schedule": ...}}, or use pg_cron',
@@ -146,35 +194,32 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
     for route in sorted(routes):
         if route.startswith("/api/cron/") and route not in scheduled:
             findings.append(
-                Finding(
-                    WARN,
+                warn(
                     "crons",
                     f"{route} exists but no cron calls it",
                     "schedule it in vercel.json or delete the file",
                 )
             )
     if not any(finding.level != OK for finding in findings):
-        findings.append(Finding(OK, "crons", f"{len(config.crons)} crons, each served by a file"))
+        findings.append(ok("crons", f"{len(config.crons)} crons, each served by a file"))
     return findings
 
 
 def _check_functions(config: VercelConfig, project_dir: Path) -> list[Finding]:
     findings = []
     for pattern, settings in config.functions.items():
-        if not any(project_dir.glob(pattern)):
+        if pattern.startswith("/") or not any(project_dir.glob(pattern)):
             findings.append(
-                Finding(
-                    FAIL,
+                fail(
                     "functions",
                     f'"{pattern}" matches no file (Vercel refuses the deploy)',
-                    "fix the pattern in vercel.json",
+                    "patterns are relative to the project, e.g. api/cron/*.py",
                 )
             )
         duration = settings.get("maxDuration", DEFAULT_MAX_DURATION)
-        if not isinstance(duration, int) or duration < 1 or duration > PAID_MAX_DURATION:
+        if not isinstance(duration, int) or not 1 <= duration <= PAID_MAX_DURATION:
             findings.append(
-                Finding(
-                    FAIL,
+                fail(
                     "functions",
                     f"{pattern}: maxDuration {duration!r} is not 1..800 seconds",
                     "Vercel allows up to 300 s on Hobby and 800 s on Pro",
@@ -182,8 +227,7 @@ def _check_functions(config: VercelConfig, project_dir: Path) -> list[Finding]:
             )
         elif duration > HOBBY_MAX_DURATION:
             findings.append(
-                Finding(
-                    WARN,
+                warn(
                     "functions",
                     f"{pattern}: maxDuration {duration} needs a Pro plan",
                     "Hobby allows at most 300 seconds",
@@ -192,34 +236,52 @@ def _check_functions(config: VercelConfig, project_dir: Path) -> list[Finding]:
     return findings
 
 
-def _check_purge_budget(config: VercelConfig, environ: Mapping[str, str]) -> list[Finding]:
-    raw = environ.get("FLEETCRON_PURGE_TIME_BUDGET_SECONDS", "")
-    try:
-        budget = float(raw) if raw else DEFAULT_PURGE_TIME_BUDGET_SECONDS
-    except ValueError:
-        budget = -1
-    if budget <= 0:
-        return [
-            Finding(
-                FAIL,
+def _check_durations(
+    config: VercelConfig, environ: Mapping[str, str], budget: float
+) -> list[Finding]:
+    """Each job must end in the database before Vercel stops its function."""
+    findings = []
+    raw = environ.get(PURGE_TIME_BUDGET_VARIABLE, "")
+    if raw and parse_purge_time_budget(raw) is None:
+        findings.append(
+            fail(
                 "purge budget",
-                f"FLEETCRON_PURGE_TIME_BUDGET_SECONDS={raw!r} is not a positive number",
+                f"{PURGE_TIME_BUDGET_VARIABLE}={raw!r} is not a number of seconds "
+                f"from 1 to {MAX_PURGE_TIME_BUDGET_SECONDS}; the default is used instead",
                 "set it to seconds, e.g. 240, or unset it",
             )
-        ]
-    duration = config.max_duration_of("api/cron/cleanup-heartbeats.py") or DEFAULT_MAX_DURATION
-    if budget + BUDGET_MARGIN_SECONDS > duration:
-        return [
-            Finding(
-                FAIL,
-                "purge budget",
-                f"cleanup-heartbeats may spend {budget:g} s deleting, but the function is stopped "
-                f"after {duration} s (maxDuration)",
-                "keep FLEETCRON_PURGE_TIME_BUDGET_SECONDS at most "
-                f"{duration - BUDGET_MARGIN_SECONDS}, or raise maxDuration",
+        )
+    stale_limit = jobs.CHECK_STALE_STATEMENT_TIMEOUT_SECONDS + MARGIN_SECONDS
+    for job, needed, what in (
+        (
+            jobs.CHECK_STALE,
+            stale_limit,
+            f"its UPDATE may run {jobs.CHECK_STALE_STATEMENT_TIMEOUT_SECONDS} s",
+        ),
+        (jobs.CLEANUP_HEARTBEATS, budget + MARGIN_SECONDS, f"it may spend {budget:g} s deleting"),
+    ):
+        duration = config.max_duration_of(f"api/cron/{job}.py") or DEFAULT_MAX_DURATION
+        if isinstance(duration, int) and duration < needed:
+            findings.append(
+                fail(
+                    "durations",
+                    f"{job}: {what}, but the function is stopped after {duration} s",
+                    f"raise its maxDuration to at least {needed:g}"
+                    + (
+                        " or lower FLEETCRON_PURGE_TIME_BUDGET_SECONDS"
+                        if job != jobs.CHECK_STALE
+                        else ""
+                    ),
+                )
             )
-        ]
-    return [Finding(OK, "purge budget", f"{budget:g} s of the function's {duration} s")]
+    if not findings:
+        findings.append(
+            ok(
+                "durations",
+                f"each job ends before its function's maxDuration (purge budget {budget:g} s)",
+            )
+        )
+    return findings
 
 
 def _valid_cron_expression(expression: str) -> bool:
@@ -235,11 +297,10 @@ def _more_than_daily(expression: str) -> bool:
 # -- the database -------------------------------------------------------------------------------
 
 
-def check_database(url: str | None) -> list[Finding]:
+def check_database(url: str | None, budget: float) -> list[Finding]:
     if not url:
         return [
-            Finding(
-                FAIL,
+            fail(
                 "database",
                 "neither DATABASE_URL nor POSTGRES_URL is set",
                 "set DATABASE_URL to the pooled URL the functions should use",
@@ -248,32 +309,27 @@ def check_database(url: str | None) -> list[Finding]:
     try:
         clean, dropped = dburl.normalize(url)
     except dburl.DatabaseUrlError as error:
-        return [Finding(FAIL, "database", str(error), "fix DATABASE_URL")]
+        return [fail("database", str(error), "fix DATABASE_URL")]
     findings = [_connection_kind(clean)]
     if dropped:
-        findings.append(
-            Finding(OK, "database", f"ignoring non-libpq URL parameters: {', '.join(dropped)}")
-        )
+        findings.append(ok("database", f"ignoring non-libpq URL parameters: {', '.join(dropped)}"))
     try:
         with db.connect(clean) as conn:
-            findings.append(Finding(OK, "database", "reachable"))
-            findings += _check_schema(conn)
+            findings.append(ok("database", "reachable"))
+            findings += _check_schema(conn, budget)
     except psycopg.errors.InsufficientPrivilege:
         findings.append(
-            Finding(
-                FAIL,
+            fail(
                 "credential",
                 "this login may not use fleetcron's schema",
                 "grant fleet_cron to the login in DATABASE_URL",
             )
         )
     except psycopg.OperationalError as error:
-        reason = jobs.DatabaseUnavailable(error).reason
         findings.append(
-            Finding(
-                FAIL,
+            fail(
                 "database",
-                f"unreachable: {reason}",
+                f"unreachable: {jobs.DatabaseUnavailable(error).reason}",
                 "check the host, port, password and network access",
             )
         )
@@ -282,42 +338,38 @@ def check_database(url: str | None) -> list[Finding]:
 
 def _connection_kind(url: str) -> Finding:
     parts = urlsplit(url)
-    host, port = (parts.hostname or ""), (parts.port or 5432)
+    host, port = (parts.hostname or ""), (parts.port or 5432) if "," not in parts.netloc else 0
     if host.endswith(".pooler.supabase.com"):
         if port == 6543:
-            return Finding(OK, "pooling", "Supabase pooler, transaction mode")
-        return Finding(
-            WARN,
+            return ok("pooling", "Supabase pooler, transaction mode")
+        return warn(
             "pooling",
             f"Supabase pooler on port {port} (session mode)",
             "serverless functions should use transaction mode: port 6543",
         )
     if host.startswith("db.") and host.endswith(".supabase.co"):
-        return Finding(
-            WARN,
+        return warn(
             "pooling",
             "a direct Supabase connection",
             "for the functions use the pooler URL (POSTGRES_URL, port 6543); "
             "keep the direct one for migrations",
         )
     if port in (6432, 6543) or "pooler" in host or "pgbouncer" in host:
-        return Finding(OK, "pooling", f"looks pooled ({host}:{port})")
+        return ok("pooling", f"looks pooled ({host}:{port})")
     if host in ("localhost", "127.0.0.1", "::1"):
-        return Finding(OK, "pooling", "a local database")
-    return Finding(
-        WARN,
+        return ok("pooling", "a local database")
+    return warn(
         "pooling",
         f"cannot tell whether {host}:{port} is pooled",
         "on Vercel, point the functions at a pooler in transaction mode",
     )
 
 
-def _check_schema(conn: psycopg.Connection) -> list[Finding]:
+def _check_schema(conn: psycopg.Connection, budget: float) -> list[Finding]:
     revision, head = migrate.current(conn), migrate.head()
     if revision is None:
         return [
-            Finding(
-                FAIL,
+            fail(
                 "migrations",
                 "fleetcron is not installed in this database",
                 "run: fleetcron db upgrade (with a direct URL, as the schema owner)",
@@ -325,63 +377,47 @@ def _check_schema(conn: psycopg.Connection) -> list[Finding]:
         ]
     if revision != head:
         return [
-            Finding(
-                FAIL,
+            fail(
                 "migrations",
                 f"at {revision}, but this checkout's head is {head}",
                 "run: fleetcron db upgrade",
             )
         ]
-    findings = [Finding(OK, "migrations", f"at head ({head})")]
-    findings += _check_routines(conn)
-    findings += _check_credential(conn)
-    return findings
+    return [
+        ok("migrations", f"at head ({head})"),
+        *_check_routines(conn),
+        *_check_credential(conn, budget),
+    ]
 
 
 def _check_routines(conn: psycopg.Connection) -> list[Finding]:
+    restore = (
+        "restore it from sql/ (CREATE OR REPLACE drops SECURITY DEFINER and SET unless restated)"
+    )
     findings = []
-    for routine in PUBLIC_ROUTINES:
-        if conn.execute("select to_regprocedure(%s)", (routine,)).fetchone()[0] is None:
+    for routine in (*DEFINER_ROUTINES, PROCEDURE):
+        found = conn.execute(
+            "select p.prosecdef from pg_proc as p where p.oid = to_regprocedure(%s)", (routine,)
+        ).fetchone()
+        if found is None:
             findings.append(
-                Finding(
-                    FAIL,
+                fail(
                     "routines",
                     f"{routine} is missing",
                     "run: fleetcron db upgrade, or restore it from sql/",
                 )
             )
-    unpinned = [
-        name
-        for (name,) in conn.execute(
-            "select p.oid::regprocedure::text from pg_proc as p "
-            "where p.pronamespace = 'fleet'::regnamespace and p.prosecdef "
-            "and not coalesce(p.proconfig, '{}') @> array['search_path=pg_catalog, pg_temp'] "
-            "order by 1"
-        ).fetchall()
-    ]
-    for name in unpinned:
+        elif found[0] != (routine != PROCEDURE):
+            kind = "must not be" if routine == PROCEDURE else "is not"
+            findings.append(fail("routines", f"{routine} {kind} SECURITY DEFINER", restore))
+    for (name,) in conn.execute(DEFINERS_WITHOUT_SAFE_SEARCH_PATH, (list(SAFE_SEARCH_PATHS),)):
         findings.append(
-            Finding(
-                FAIL,
-                "routines",
-                f"{name} is SECURITY DEFINER without a pinned search_path",
-                "restore it from sql/ (CREATE OR REPLACE drops SET unless restated)",
-            )
+            fail("routines", f"{name} is SECURITY DEFINER without a pinned search_path", restore)
         )
     grantees = ["public", *[role for role in API_ROLES if _role_exists(conn, role)]]
-    exposed = conn.execute(
-        "select distinct p.oid::regprocedure::text, "
-        "  case when acl.grantee = 0 then 'public' else acl.grantee::regrole::text end "
-        "from pg_proc as p "
-        "cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as acl "
-        "where p.pronamespace = 'fleet'::regnamespace and acl.privilege_type = 'EXECUTE' "
-        "  and (acl.grantee = 0 or acl.grantee::regrole::text = any(%s)) order by 1, 2",
-        (grantees,),
-    ).fetchall()
-    for name, grantee in exposed:
+    for name, grantee in conn.execute(EXECUTABLE_BY, (grantees,)).fetchall():
         findings.append(
-            Finding(
-                FAIL,
+            fail(
                 "privileges",
                 f"{grantee} may execute {name}",
                 f"revoke execute on routine {name} from {grantee};",
@@ -389,39 +425,44 @@ def _check_routines(conn: psycopg.Connection) -> list[Finding]:
         )
     if not findings:
         findings.append(
-            Finding(
-                OK,
+            ok(
                 "routines",
-                "present, SECURITY DEFINER ones pin search_path, "
-                "none executable by " + "/".join(grantees),
+                "present and SECURITY DEFINER where they must be, with "
+                "a pinned search_path; none executable by " + "/".join(grantees),
             )
         )
     return findings
 
 
-def _check_credential(conn: psycopg.Connection) -> list[Finding]:
-    user, superuser, can_run = conn.execute(
-        "select current_user, r.rolsuper, "
-        "has_function_privilege('fleet.run_check_stale(text)', 'execute') "
-        "from pg_roles as r where r.rolname = current_user"
-    ).fetchone()
+def _check_credential(conn: psycopg.Connection, budget: float) -> list[Finding]:
+    user, superuser, can_run, timeout = conn.execute(CREDENTIAL).fetchone()
+    findings = []
     if not can_run:
-        return [
-            Finding(
-                FAIL, "credential", f"{user} cannot run the jobs", f"grant fleet_cron to {user};"
-            )
-        ]
-    if superuser:
-        return [
-            Finding(
-                WARN,
+        findings.append(
+            fail("credential", f"{user} cannot run the jobs", f"grant fleet_cron to {user};")
+        )
+    elif superuser:
+        findings.append(
+            warn(
                 "credential",
                 f"{user} is a superuser",
                 "give Vercel a login that is only a member of fleet_cron: "
                 "create role fleet_vercel login password '...' in role fleet_cron;",
             )
-        ]
-    return [Finding(OK, "credential", f"{user} may run the jobs")]
+        )
+    else:
+        findings.append(ok("credential", f"{user} may run the jobs"))
+    seconds = timeout.total_seconds()
+    if 0 < seconds * 0.8 < budget:
+        findings.append(
+            warn(
+                "credential",
+                f"{user} has statement_timeout {seconds:g} s: cleanup runs stop "
+                f"after {seconds * 0.8:g} s instead of {budget:g} s",
+                f"fine if the backlog keeps up; else: alter role {user} set statement_timeout = 0;",
+            )
+        )
+    return findings
 
 
 def _role_exists(conn: psycopg.Connection, role: str) -> bool:

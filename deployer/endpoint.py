@@ -10,9 +10,10 @@ Contract (DESIGN.md §4):
   HEAD  with the same header answers 200 and runs nothing: a cheap probe for monitors.
   other methods: 405 with Allow. Missing, malformed or wrong secret: 401. CRON_SECRET unset or
   empty: 401 for everyone, and a log line saying so (fail closed). Database unreachable: 503.
-  The job failing in SQL: 500. Every response is JSON with Cache-Control: no-store, and each
-  request writes one JSON line to stdout (Vercel's runtime log). No response or log line ever
-  carries the secret, the database URL or a stack trace.
+  The job failing in SQL: 500; anything unexpected: 500 too. Every response is JSON with
+  Cache-Control: no-store, and every request writes exactly one JSON line to stdout (Vercel's
+  runtime log). No response or log line ever carries the secret, the database URL or a stack
+  trace.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -35,6 +37,8 @@ ALLOWED_METHODS = "GET, HEAD"
 # Leaves a minute of the function's 300 s maxDuration (vercel.json) for connecting, the batch
 # in flight when the budget runs out, and pruning the run log.
 DEFAULT_PURGE_TIME_BUDGET_SECONDS = 240
+MAX_PURGE_TIME_BUDGET_SECONDS = 86_400
+PURGE_TIME_BUDGET_VARIABLE = "FLEETCRON_PURGE_TIME_BUDGET_SECONDS"
 
 
 class CronEndpoint(BaseHTTPRequestHandler):
@@ -43,22 +47,33 @@ class CronEndpoint(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         started = time.monotonic()
-        if not self._authorized():
-            return
-        status, body = self._run_job()
-        # Log first: once the response is out, the platform may freeze the function.
-        self._log(status, body, started)
-        self._send(status, {"job": self.job} | body)
+        if self._authorized():
+            status, body = self._run_job()
+            extra = {"request_ms": round((time.monotonic() - started) * 1000)}
+            self._respond(status, body, event="cron.run", log_extra=extra)
 
     def do_HEAD(self) -> None:
         if self._authorized():
-            self._send(HTTPStatus.OK, None)
+            self._respond(HTTPStatus.OK, None, event="cron.probe")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (unknown method, bad request line) as JSON too."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method with no do_* handler
+            self._method_not_allowed()
+            return
+        self.close_connection = True
+        self._respond(
+            HTTPStatus(code),
+            {"error": message or HTTPStatus(code).phrase},
+            event="cron.bad_request",
+        )
 
     def _method_not_allowed(self) -> None:
-        self._send(
+        self._respond(
             HTTPStatus.METHOD_NOT_ALLOWED,
             {"error": "method not allowed"},
-            {"Allow": ALLOWED_METHODS},
+            headers={"Allow": ALLOWED_METHODS},
+            event="cron.method_not_allowed",
         )
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _method_not_allowed  # noqa: N815
@@ -67,18 +82,18 @@ class CronEndpoint(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         secret = os.environ.get("CRON_SECRET", "")
-        reason = None
         if not secret:
             reason = "CRON_SECRET is not configured: refusing every request"
         elif not _bearer_matches(self.headers.get_all("Authorization") or [], secret):
             reason = "missing or wrong Authorization header"
-        if reason is None:
+        else:
             return True
-        _log_line({"event": "cron.unauthorized", "job": self.job, "status": 401, "reason": reason})
-        self._send(
+        self._respond(
             HTTPStatus.UNAUTHORIZED,
             {"error": "unauthorized"},
-            {"WWW-Authenticate": 'Bearer realm="cron"'},
+            headers={"WWW-Authenticate": 'Bearer realm="cron"'},
+            event="cron.unauthorized",
+            log_extra={"reason": reason},
         )
         return False
 
@@ -105,19 +120,39 @@ class CronEndpoint(BaseHTTPRequestHandler):
                 "error": "job failed",
                 "sqlstate": error.sqlstate,
             }
+        except Exception as error:  # whatever it was, the caller gets JSON, never a traceback
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {
+                "error": "internal error",
+                "type": type(error).__name__,
+            }
         return HTTPStatus.OK, result.as_dict()
 
     def _time_budget(self) -> timedelta | None:
         if self.job != jobs.CLEANUP_HEARTBEATS:
             return None
-        seconds = _number_from_environment(
-            "FLEETCRON_PURGE_TIME_BUDGET_SECONDS", DEFAULT_PURGE_TIME_BUDGET_SECONDS
-        )
-        return timedelta(seconds=seconds)
+        return timedelta(seconds=purge_time_budget_seconds(os.environ))
 
     # -- responses ----------------------------------------------------------------------------
 
-    def _send(self, status: HTTPStatus, body: dict | None, headers: dict | None = None) -> None:
+    def _respond(
+        self,
+        status: HTTPStatus,
+        body: dict | None,
+        *,
+        event: str,
+        headers: dict | None = None,
+        log_extra: dict | None = None,
+    ) -> None:
+        """One JSON line to the log, then the response. Logging first: once the response is
+        out, the platform may freeze the function before anything else runs."""
+        _log_line(
+            {"event": event, "job": self.job, "status": int(status), "method": self.command}
+            | (body or {})
+            | (log_extra or {})
+            | {"user_agent": _user_agent(self)}
+        )
+        if body is not None and event == "cron.run":
+            body = {"job": self.job} | body
         payload = b"" if body is None else json.dumps(body).encode() + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -129,18 +164,28 @@ class CronEndpoint(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _log(self, status: HTTPStatus, body: dict, started: float) -> None:
-        _log_line(
-            {"event": "cron.run", "job": self.job, "status": int(status)}
-            | body
-            | {
-                "request_ms": round((time.monotonic() - started) * 1000),
-                "user_agent": self.headers.get("User-Agent", "")[:100],
-            }
-        )
+    # http.server's access and error lines are plain text on stderr; Vercel's runtime replaces
+    # log_message, so these two are silenced instead: each request already wrote its JSON line.
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Silence http.server's access log: each request already writes one JSON line."""
+    def log_error(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def purge_time_budget_seconds(environ: Mapping[str, str]) -> float:
+    """FLEETCRON_PURGE_TIME_BUDGET_SECONDS if it is a sensible number of seconds, else 240."""
+    configured = parse_purge_time_budget(environ.get(PURGE_TIME_BUDGET_VARIABLE))
+    return configured or DEFAULT_PURGE_TIME_BUDGET_SECONDS
+
+
+def parse_purge_time_budget(raw: str | None) -> float | None:
+    """Seconds from a little above 0 to a day, or None for anything else (nan and inf too)."""
+    try:
+        seconds = float(raw or "")
+    except ValueError:
+        return None
+    return seconds if 0 < seconds <= MAX_PURGE_TIME_BUDGET_SECONDS else None
 
 
 def _bearer_matches(headers: list[str], secret: str) -> bool:
@@ -151,12 +196,9 @@ def _bearer_matches(headers: list[str], secret: str) -> bool:
     return hmac.compare_digest(given, f"Bearer {secret}".encode())
 
 
-def _number_from_environment(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name) or default)
-    except ValueError:
-        value = default
-    return value if value > 0 else default
+def _user_agent(request: BaseHTTPRequestHandler) -> str:
+    headers = getattr(request, "headers", None)  # absent when the request line was malformed
+    return headers.get("User-Agent", "")[:100] if headers else ""
 
 
 def _log_line(record: dict) -> None:

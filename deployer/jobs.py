@@ -22,7 +22,9 @@ CLEANUP_HEARTBEATS = "cleanup-heartbeats"
 JOBS = (CHECK_STALE, CLEANUP_HEARTBEATS)
 
 # check-stale is one UPDATE; if it takes this long, something is wrong and waiting is worse.
-CHECK_STALE_STATEMENT_TIMEOUT = "60s"
+# Below the function's 60 s maxDuration (vercel.json) with room to connect and answer, so the
+# database gives up before Vercel kills the function mid-statement.
+CHECK_STALE_STATEMENT_TIMEOUT_SECONDS = 45
 
 Progress = Callable[[dict], None]
 
@@ -102,7 +104,8 @@ def _check_stale(conn: psycopg.Connection, triggered_by: str) -> dict:
     with conn.transaction():
         # SET LOCAL, because a pooler in transaction mode ignores startup options.
         conn.execute(
-            "select set_config('statement_timeout', %s, true)", (CHECK_STALE_STATEMENT_TIMEOUT,)
+            "select set_config('statement_timeout', %s, true)",
+            (f"{CHECK_STALE_STATEMENT_TIMEOUT_SECONDS}s",),
         )
         run_id, outcome, rows = conn.execute(
             "select id, outcome, rows_affected from fleet.run_check_stale(%s)", (triggered_by,)
@@ -117,14 +120,32 @@ def _cleanup_heartbeats(
     time_budget: timedelta | None,
     on_progress: Progress | None,
 ) -> dict:
+    interrupted = False
     if on_progress:
-        conn.add_notice_handler(lambda notice: _report_progress(notice, on_progress))
+
+        def report(notice: psycopg.errors.Diagnostic) -> None:
+            nonlocal interrupted
+            try:
+                _report_progress(notice, on_progress)
+            except KeyboardInterrupt:
+                # Raised inside libpq's notice callback it would be swallowed: cancel the
+                # query instead, and raise it again once the procedure has recorded the stop.
+                interrupted = True
+                conn.cancel_safe()
+
+        conn.add_notice_handler(report)
     # The procedure COMMITs between batches, so it runs outside a transaction block
     # (autocommit); its time budget, not a statement_timeout, bounds it.
-    run_id, outcome, deleted, batches, backlog = conn.execute(
-        "call fleet.purge_old_heartbeats_all(batch => %s, time_budget => %s, triggered_by => %s)",
-        (batch, time_budget, triggered_by),
-    ).fetchone()
+    try:
+        run_id, outcome, deleted, batches, backlog = conn.execute(
+            "call fleet.purge_old_heartbeats_all(batch => %s, time_budget => %s, "
+            "triggered_by => %s)",
+            (batch, time_budget, triggered_by),
+        ).fetchone()
+    except psycopg.errors.QueryCanceled:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
     return {
         "run_id": run_id,
         "outcome": outcome,

@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 SERVER_ACCOUNT = "postgres"
@@ -156,6 +156,9 @@ class LocalPostgres:
         _check_ownership(home)
         _check_reachable_by_server_account(home)
         _hand_to_server_account(home)
+        # A data folder without a state file is what an interrupted initdb leaves behind.
+        if (home / "data").exists() and not (home / STATE_FILE).exists():
+            shutil.rmtree(home / "data")
         if pg_cron_database and not pg_cron_available(bindir):
             pg_cron_database = None
         server = cls(
@@ -172,17 +175,56 @@ class LocalPostgres:
 
     @classmethod
     def load(cls, home: Path) -> LocalPostgres | None:
-        """The server recorded in ``home``, or None when there is none."""
-        state_file = Path(home) / STATE_FILE
+        """The server recorded in ``home``, or None when there is none.
+
+        Only the port, password and pg_cron database come from the state file, and only from
+        a folder and file that are ours: as root, the default home is in /var/tmp, where any
+        user could plant a state file naming some other folder or program.
+        """
+        home = Path(home)
+        state_file = home / STATE_FILE
         if not state_file.is_file():
             return None
-        state = json.loads(state_file.read_text())
-        state["home"] = Path(state["home"])
-        state["bindir"] = Path(state["bindir"])
-        return cls(**state)
+        _check_ownership(home)
+        _check_ownership(state_file)
+        try:
+            state = json.loads(state_file.read_text())
+            return cls(
+                home=home,
+                port=int(state["port"]),
+                password=str(state["password"]),
+                pg_cron_database=state.get("pg_cron_database"),
+                bindir=find_bindir(),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise LocalPostgresError(
+                f"{state_file} is damaged; remove the local server with: fleetcron local destroy"
+            ) from None
+
+    @classmethod
+    def discard(cls, home: Path) -> None:
+        """Stop and delete whatever local server ``home`` holds, even a half-made one."""
+        home = Path(home)
+        if not home.exists():
+            return
+        _check_ownership(home)
+        data_dir = home / "data"
+        if (data_dir / "postmaster.pid").exists():
+            subprocess.run(
+                _as_server_account(
+                    [str(find_bindir() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
+                ),
+                capture_output=True,
+                cwd=home,
+            )
+        shutil.rmtree(home, ignore_errors=True)
 
     def save(self) -> None:
-        state = asdict(self) | {"home": str(self.home), "bindir": str(self.bindir)}
+        state = {
+            "port": self.port,
+            "password": self.password,
+            "pg_cron_database": self.pg_cron_database,
+        }
         state_file = self.home / STATE_FILE
         state_file.write_text(json.dumps(state, indent=2))
         state_file.chmod(0o600)
@@ -220,6 +262,8 @@ class LocalPostgres:
         shutil.rmtree(self.home, ignore_errors=True)
 
     def is_running(self) -> bool:
+        """pg_ctl says so and the port answers (after a crash, a stale postmaster.pid can name
+        a process id that some other program now has)."""
         if not (self.data_dir / "postmaster.pid").exists():
             return False
         status = subprocess.run(
@@ -228,7 +272,7 @@ class LocalPostgres:
             text=True,
             cwd=self.home,
         )
-        return status.returncode == 0
+        return status.returncode == 0 and not _port_is_free(self.port)
 
     # -- internals -------------------------------------------------------------------------
 

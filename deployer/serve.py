@@ -53,14 +53,20 @@ def load_handler(entry: Path) -> type[BaseHTTPRequestHandler]:
 
 
 class NotFound(BaseHTTPRequestHandler):
+    """What Vercel answers for a path with no function: 404, here as JSON."""
+
     def _not_found(self) -> None:
         body = json.dumps({"error": "not found", "path": urlsplit(self.path).path}).encode()
         self.send_response(404)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self._not_found()
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _not_found  # noqa: N815
 

@@ -46,9 +46,11 @@ class VercelConfig:
 
 def load(path: Path) -> VercelConfig:
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VercelConfigError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise VercelConfigError(f"{path} cannot be read: {error}") from None
     except json.JSONDecodeError as error:
         raise VercelConfigError(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
@@ -64,8 +66,10 @@ def load(path: Path) -> VercelConfig:
         for cron in crons
     ):
         raise VercelConfigError(f'{path}: "crons" must be a list of {{"path", "schedule"}}')
-    if not isinstance(functions, dict):
-        raise VercelConfigError(f'{path}: "functions" must be an object')
+    if not isinstance(functions, dict) or not all(
+        isinstance(settings, dict) for settings in functions.values()
+    ):
+        raise VercelConfigError(f'{path}: "functions" must map patterns to objects')
     return VercelConfig(
         path=path,
         crons=[Cron(cron["path"], cron["schedule"]) for cron in crons],

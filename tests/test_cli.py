@@ -1,6 +1,7 @@
 """The fleetcron CLI, driven as a user drives it: real processes against real PostgreSQL."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -111,6 +112,32 @@ def test_run_cleanup_deletes_the_backlog_and_reports_it(fleet, db_url, home):
     assert fleet.heartbeat_count() == 0
 
 
+def test_run_cleanup_shows_progress_with_rate_and_backlog_left(fleet, db_url, home):
+    agent = fleet.register("edge-1")
+    fleet.heartbeat_series(agent, 50_000, oldest=EXPIRED, spacing=timedelta(milliseconds=10))
+
+    result = fleetcron(
+        "run",
+        "cleanup-heartbeats",
+        "--batch",
+        "50",
+        home=home,
+        DATABASE_URL=db_url,
+        FORCE_COLOR="1",  # rich draws the live bar only for a terminal
+    )
+
+    assert result.returncode == 0, result.stderr
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
+    assert "backlog left ~50,000" in frames  # the first frame
+    moving = re.findall(r"([\d,]+) deleted\s+([\d,]+) rows/s\s+backlog left ~([\d,]+)", frames)
+    assert any(int(deleted.replace(",", "")) > 0 for deleted, _, _ in moving)
+    assert all(
+        int(deleted.replace(",", "")) + int(left.replace(",", "")) == 50_000
+        for deleted, _, left in moving
+        if deleted != "0"
+    )
+
+
 def test_run_cleanup_stops_at_its_time_budget_and_says_a_backlog_remains(fleet, db_url, home):
     agent = fleet.register("edge-1")
     fleet.heartbeat_series(agent, 120, oldest=EXPIRED)
@@ -211,15 +238,17 @@ def test_status_works_for_the_least_privileged_credential(fleet, pg_server, db, 
     ("url", "expected"),
     [
         ("http://db.example.com/x", "must start with postgresql:// or postgres://"),
-        ("postgresql://user@host:notaport/db", "the database URL is malformed"),
+        ("postgresql://user@host:notaport/db", "the database URL's port is not a number"),
+        ("postgresql://user:hunt%zzpw@127.0.0.1/db", "the database URL is malformed"),
         ("postgresql://user:pw@127.0.0.1:1/db", "cannot reach the database"),
     ],
 )
 def test_a_bad_database_url_is_one_clear_line(home, url, expected):
-    line = one_error_line(fleetcron("run", "check-stale", home=home, DATABASE_URL=url))
+    for command in (["run", "check-stale"], ["db", "upgrade"], ["status"]):
+        line = one_error_line(fleetcron(*command, home=home, DATABASE_URL=url))
 
-    assert expected in line
-    assert "pw@" not in line
+        assert expected in line
+        assert "pw@" not in line
 
 
 def test_a_database_without_the_schema_says_to_upgrade(empty_db, home):

@@ -128,28 +128,78 @@ def test_a_function_pattern_that_matches_no_file_fails(cron_url, project):
 
 def test_a_purge_budget_that_does_not_fit_max_duration_fails(cron_url, project):
     edit_vercel_json(
-        project, lambda c: c["functions"]["api/cron/cleanup-heartbeats.py"].update(maxDuration=120)
+        project,
+        lambda c: c["functions"]["api/cron/cleanup-heartbeats.py"].update(maxDuration=120),
     )
 
     [(check, text)] = failures(findings(cron_url, project))
 
-    assert check == "purge budget"
-    assert "may spend 240 s deleting, but the function is stopped after 120 s" in text
+    assert check == "durations"
+    assert text == (
+        "cleanup-heartbeats: it may spend 240 s deleting, but the function is stopped after 120 s"
+    )
 
 
 def test_a_purge_budget_set_too_high_in_the_environment_fails(cron_url, project):
-    found = findings(cron_url, project, FLEETCRON_PURGE_TIME_BUDGET_SECONDS="290")
+    found = findings(cron_url, project, FLEETCRON_PURGE_TIME_BUDGET_SECONDS="295")
 
-    assert [check for check, _ in failures(found)] == ["purge budget"]
+    assert [check for check, _ in failures(found)] == ["durations"]
 
 
-def test_a_purge_budget_that_is_not_a_number_fails(cron_url, project):
-    found = findings(cron_url, project, FLEETCRON_PURGE_TIME_BUDGET_SECONDS="four minutes")
+@pytest.mark.parametrize("value", ["four minutes", "0", "-5", "inf", "1e20"])
+def test_a_purge_budget_that_is_not_a_sensible_number_fails(cron_url, project, value):
+    found = findings(cron_url, project, FLEETCRON_PURGE_TIME_BUDGET_SECONDS=value)
 
     assert (
         "purge budget",
-        "FLEETCRON_PURGE_TIME_BUDGET_SECONDS='four minutes' is not a positive number",
+        f"FLEETCRON_PURGE_TIME_BUDGET_SECONDS={value!r} is not a number of seconds from 1 to "
+        "86400; the default is used instead",
     ) in failures(found)
+
+
+def test_a_check_stale_function_stopped_before_its_statement_timeout_fails(cron_url, project):
+    edit_vercel_json(
+        project, lambda c: c["functions"]["api/cron/check-stale.py"].update(maxDuration=30)
+    )
+
+    assert (
+        "durations",
+        "check-stale: its UPDATE may run 45 s, but the function is stopped after 30 s",
+    ) in failures(findings(cron_url, project))
+
+
+def test_functions_settings_that_are_not_objects_fail(cron_url, project):
+    edit_vercel_json(project, lambda c: c["functions"].update({"api/cron/check-stale.py": 60}))
+
+    [(check, text)] = failures(findings(cron_url, project))
+
+    assert check == "vercel.json" and '"functions" must map patterns to objects' in text
+
+
+def test_an_absolute_function_pattern_fails(cron_url, project):
+    edit_vercel_json(
+        project, lambda c: c["functions"].update({"/api/cron/*.py": {"maxDuration": 60}})
+    )
+
+    assert ("functions", '"/api/cron/*.py" matches no file (Vercel refuses the deploy)') in (
+        failures(findings(cron_url, project))
+    )
+
+
+def test_a_vercel_json_that_is_not_utf8_fails(cron_url, project):
+    (project / "vercel.json").write_bytes(b'{"crons": [], "x": "\xff"}')
+
+    [(check, text)] = failures(findings(cron_url, project))
+
+    assert check == "vercel.json" and "cannot be read" in text
+
+
+def test_a_function_file_that_no_cron_calls_warns(cron_url, project):
+    (project / "api" / "cron" / "reboot.py").write_text("class handler: ...\n")
+
+    assert ("crons", "/api/cron/reboot exists but no cron calls it") in warnings(
+        findings(cron_url, project)
+    )
 
 
 def test_a_max_duration_beyond_vercels_limit_fails_and_beyond_hobby_warns(cron_url, project):
@@ -208,13 +258,13 @@ def test_a_security_definer_routine_without_its_search_path_fails(db, db_url, pr
     ) in failures(findings(db_url, project))
 
 
-@pytest.mark.parametrize("grantee", ["public", "anon"])
+@pytest.mark.parametrize("grantee", ["public", "anon", "authenticated"])
 def test_a_routine_executable_by_public_or_supabase_api_roles_fails(
     db, db_url, project, pg_server, grantee
 ):
-    if grantee == "anon":
+    if grantee != "public":
         db.execute(
-            "do $$ begin create role anon nologin; "
+            f"do $$ begin create role {grantee} nologin; "
             "exception when duplicate_object then null; end $$"
         )
     db.execute(f"grant execute on function fleet.run_check_stale(text) to {grantee}")
@@ -222,6 +272,34 @@ def test_a_routine_executable_by_public_or_supabase_api_roles_fails(
     assert ("privileges", f"{grantee} may execute fleet.run_check_stale(text)") in failures(
         findings(db_url, project)
     )
+
+
+def test_a_routine_that_lost_security_definer_fails(db, db_url, project):
+    db.execute("alter function fleet.record_heartbeat(uuid, jsonb) security invoker")
+
+    assert ("routines", "fleet.record_heartbeat(uuid,jsonb) is not SECURITY DEFINER") in failures(
+        findings(db_url, project)
+    )
+
+
+def test_an_empty_search_path_counts_as_pinned(db, db_url, project):
+    db.execute("alter function fleet.run_check_stale(text) set search_path = ''")
+
+    assert [check for check, _ in failures(findings(db_url, project))] == []
+
+
+def test_a_statement_timeout_shorter_than_the_purge_budget_warns(db, cron_url, project):
+    db.execute(
+        f"alter role {CRON_LOGIN} in database {TEST_DATABASE} set statement_timeout = '2min'"
+    )
+
+    found = warnings(findings(cron_url, project))
+
+    db.execute(f"alter role {CRON_LOGIN} in database {TEST_DATABASE} reset statement_timeout")
+    assert (
+        "credential",
+        f"{CRON_LOGIN} has statement_timeout 120 s: cleanup runs stop after 96 s instead of 240 s",
+    ) in found
 
 
 def test_a_superuser_credential_warns(db_url, project):

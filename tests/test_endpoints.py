@@ -5,8 +5,10 @@ database runs twice: straight to the server, and through a real PgBouncer in tra
 """
 
 import json
+import re
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -73,6 +75,7 @@ def test_two_authorization_headers_are_refused(api, fleet):
     )
 
     assert api.call_raw(request).status == 401
+    assert fleet.runs() == []
 
 
 @pytest.mark.parametrize("configured", [None, ""], ids=["unset", "empty"])
@@ -91,7 +94,9 @@ def test_without_a_configured_secret_everyone_is_refused_and_the_log_says_why(
     assert fleet.runs() == []
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize(
+    "method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
+)
 def test_methods_other_than_get_and_head_get_405_with_allow(api, fleet, method):
     response = api.call(CHECK_STALE, method=method)
 
@@ -122,6 +127,18 @@ def test_every_response_is_json_and_never_cached(api, method, authorization):
 
     assert response.header("Cache-Control") == "no-store"
     assert response.header("Content-Type") == "application/json"
+
+
+def test_a_malformed_request_gets_a_json_error(api, fleet):
+    oversized_header = b"X-Padding: " + b"x" * 70_000 + b"\r\n"
+    response = api.call_raw(
+        b"GET /api/cron/check-stale HTTP/1.1\r\nHost: x\r\n" + oversized_header + b"\r\n"
+    )
+
+    assert response.status == 431
+    assert response.header("Cache-Control") == "no-store"
+    assert "error" in response.body
+    assert fleet.runs() == []
 
 
 # -- the jobs -----------------------------------------------------------------------------------
@@ -226,13 +243,14 @@ def blackhole():
         yield listener.getsockname()[1]
 
 
-@direct_and_pooled
 def test_an_unreachable_database_is_a_503_within_the_connect_timeout(api, monkeypatch, blackhole):
     monkeypatch.setenv("DATABASE_URL", f"postgresql://fleet:pw@127.0.0.1:{blackhole}/fleet")
     monkeypatch.setenv("FLEETCRON_CONNECT_TIMEOUT_SECONDS", "2")
+    started = time.monotonic()
 
     response = api.call(CHECK_STALE, timeout=10)
 
+    assert time.monotonic() - started < 4
     assert response.status == 503
     assert response.body == {
         "job": "check-stale",
@@ -258,6 +276,29 @@ def test_a_failing_job_is_a_500_with_its_sqlstate(api, db):
 
     assert response.status == 500
     assert response.body == {"job": "check-stale", "error": "job failed", "sqlstate": "42883"}
+
+
+def test_an_unexpected_failure_is_a_json_500_without_a_traceback(api, monkeypatch, capfd):
+    monkeypatch.setattr("deployer.jobs.run", lambda *args, **kwargs: 1 / 0)
+
+    response = api.call(CHECK_STALE)
+
+    assert response.status == 500
+    assert response.body == {
+        "job": "check-stale",
+        "error": "internal error",
+        "type": "ZeroDivisionError",
+    }
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_absurd_purge_budget_falls_back_to_the_default(api, fleet, monkeypatch):
+    monkeypatch.setenv("FLEETCRON_PURGE_TIME_BUDGET_SECONDS", "1e20")
+
+    response = api.call(CLEANUP)
+
+    assert (response.status, response.body["outcome"]) == (200, "ok")
+    assert fleet.runs()[0]["detail"]["time_budget"] == "00:04:00"
 
 
 def test_without_a_database_url_the_endpoint_says_so(api, monkeypatch):
@@ -295,7 +336,7 @@ def test_no_response_or_log_line_carries_the_secret_or_the_database_url(
         api.call(CLEANUP).body,
         api.call(CHECK_STALE, authorization="Bearer nope").body,
     ]
-    monkeypatch.setenv("DATABASE_URL", cron_database_url.replace(":5", ":1", 1) + "x")
+    monkeypatch.setenv("DATABASE_URL", re.sub(r":\d+/", ":1/", cron_database_url))
     bodies.append(api.call(CHECK_STALE).body)
     monkeypatch.setenv("DATABASE_URL", "http://user:" + password + "@nowhere")
     bodies.append(api.call(CHECK_STALE).body)

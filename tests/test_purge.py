@@ -366,6 +366,19 @@ def test_each_committed_batch_is_counted_on_the_run_and_renews_its_lease(fleet, 
     assert run["deadline"] > first_deadline
 
 
+def test_a_statement_timeout_on_the_session_shrinks_the_time_budget(fleet, connect, agent):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    limited = connect(statement_timeout="30s")
+
+    limited.execute("call fleet.purge_old_heartbeats_all(time_budget => interval '4 minutes')")
+
+    [run] = fleet.runs()
+    assert (run["detail"]["time_budget"], run["detail"]["statement_timeout"]) == (
+        "00:00:24",
+        "00:00:30",
+    )
+
+
 def test_a_skipped_run_reports_no_backlog_value(fleet, db, agent):
     db.execute(
         "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, "

@@ -83,3 +83,4 @@ def test_an_unknown_path_is_a_404(serve):
     response = api.call("/api/cron/nope")
 
     assert (response.status, response.body["error"]) == (404, "not found")
+    assert response.header("Cache-Control") == "no-store"

@@ -6,6 +6,8 @@
 -- it runs in, and a deadline that fleet.purge_run_batch pushes forward after every batch. Under
 -- a short advisory lock (1718379877, 2), so that two claims cannot interleave, this function:
 --   1. resolves the defaults from fleet.config and refuses bad arguments (nothing written);
+--      a statement_timeout set for the caller's role or database would cancel the whole CALL
+--      (one statement), so the budget shrinks to 80 % of it;
 --   2. marks running rows as error when their run died: its backend is gone (the client hung
 --      up between two batches, where the procedure cannot catch the cancel), or it made no
 --      progress before its deadline (a backend behind a pooler outlives its client, so only
@@ -33,6 +35,7 @@ declare
   source text := fleet.job_trigger_source(claim_purge_run.triggered_by);
   run_batch integer;
   run_time_budget interval;
+  session_timeout interval := current_setting('statement_timeout')::interval;
   still_running bigint;
 begin
   perform fleet.require_read_committed();
@@ -50,6 +53,10 @@ begin
   if run_time_budget <= interval '0' or run_time_budget > interval '1 day' then
     raise exception 'time_budget must be more than 0 and at most 1 day (got %)', run_time_budget
       using errcode = 'invalid_parameter_value';
+  end if;
+
+  if session_timeout > interval '0' and run_time_budget > session_timeout * 0.8 then
+    run_time_budget := session_timeout * 0.8;
   end if;
 
   perform pg_advisory_xact_lock(1718379877, 2);
@@ -114,7 +121,12 @@ begin
     clock_timestamp() + fleet.purge_lease(),
     lease_token,
     pg_backend_pid(),
-    jsonb_build_object('batch', run_batch, 'time_budget', run_time_budget, 'batches', 0)
+    jsonb_build_object(
+      'batch', run_batch,
+      'time_budget', run_time_budget,
+      'statement_timeout', nullif(session_timeout, interval '0'),
+      'batches', 0
+    )
   )
   returning id into run_id;
   outcome := 'running';
