@@ -7,7 +7,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -373,133 +373,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 @click.pass_obj
 def show_status(settings: Settings) -> None:
     """Agents by status, the stale ones, the heartbeat backlog, and the jobs' recent runs."""
-    current = status.read(settings.url())
-    agents, beats = current.agents, current.heartbeats
-
-    overview = Table(title="fleet", show_header=False, box=None, title_justify="left")
-    overview.add_row("agents", f"{agents['agents']:,}")
-    overview.add_row("  online", f"{agents['online']:,}")
-    overview.add_row("  offline", f"{agents['offline']:,}")
-    overview.add_row("  never seen", f"{agents['never_seen']:,}")
-    overview.add_row("  stale now", _flag(agents["stale_now"]))
-    overview.add_row(
-        "heartbeats", f"{beats['rows']:,}" + ("" if beats["rows_exact"] else " (est.)")
-    )
-    overview.add_row("  size", _bytes(beats["total_bytes"]))
-    overview.add_row("  oldest", _when(beats["oldest"]) + " UTC")
-    overview.add_row(
-        "  expired backlog", f"{beats['expired']:,}" + ("" if beats["expired_exact"] else "+")
-    )
-    console.print(overview)
-
-    if current.stale_agents:
-        stale = Table(
-            "stale agent",
-            "last heartbeat",
-            "silent for",
-            "threshold",
-            title="stale right now",
-            title_justify="left",
-            box=None,
-        )
-        for agent in current.stale_agents:
-            stale.add_row(
-                agent["name"],
-                _when(agent["last_heartbeat"]),
-                _duration(agent["silent_for"]),
-                _duration(agent["stale_after"]),
-            )
-        console.print(stale)
-
-    summary = Table(
-        title="jobs (times in UTC)",
-        title_justify="left",
-        box=None,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    summary.add_column("job", no_wrap=True)
-    for heading in ("last run", "outcome", "rows", "took", "24h runs", "errors", "stuck"):
-        summary.add_column(heading, no_wrap=True)
-    for job in current.jobs:
-        summary.add_row(
-            job["job"],
-            _when(job["last_started_at"]),
-            _outcome(job["last_outcome"]),
-            _count(job["last_rows_affected"]),
-            _duration(job["last_duration"]),
-            f"{job['runs_24h']:,}",
-            _flag(job["errors_24h"]),
-            _flag(job["stuck"]),
-        )
-    console.print(summary)
-    if any(job["stuck"] for job in current.jobs):
-        console.print("[yellow]stuck runs lost their caller; the next cleanup run retires them[/]")
-
-    if current.recent_runs:
-        runs = Table(
-            "run",
-            "job",
-            "by",
-            "started",
-            "outcome",
-            "rows",
-            "took",
-            title="recent runs",
-            title_justify="left",
-            box=None,
-        )
-        for run in current.recent_runs:
-            runs.add_row(
-                str(run["id"]),
-                run["job"],
-                run["triggered_by"],
-                _when(run["started_at"]),
-                _outcome(run["outcome"]),
-                _count(run["rows_affected"]),
-                _duration(run["duration"]),
-            )
-        console.print(runs)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%m-%d %H:%M:%S") if moment else "-"
-
-
-def _duration(span: timedelta | None) -> str:
-    if span is None:
-        return "-"
-    seconds = span.total_seconds()
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
-
-
-def _bytes(size: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def _flag(value: int) -> str:
-    return f"[yellow]{value:,}[/]" if value else "0"
-
-
-def _outcome(outcome: str | None) -> str:
-    colour = {"ok": "green", "skipped": "blue", "error": "red", "running": "yellow"}
-    return f"[{colour.get(outcome, 'white')}]{outcome}[/]" if outcome else "-"
+    status.render(status.read(settings.url()), console)
 
 
 # -- doctor -----------------------------------------------------------------------------------
@@ -599,7 +473,7 @@ def _print_rows(headers: tuple[str, ...], rows: list[tuple]) -> None:
             *(
                 "-"
                 if value is None
-                else _when(value)
+                else status.when(value)
                 if isinstance(value, datetime)
                 else str(value)
                 for value in row
