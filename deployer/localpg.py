@@ -258,8 +258,7 @@ class LocalPostgres:
 
     def destroy(self) -> None:
         """Stop the server and delete its files."""
-        self.stop()
-        shutil.rmtree(self.home, ignore_errors=True)
+        self.discard(self.home)
 
     def is_running(self) -> bool:
         """pg_ctl says so and the port answers (after a crash, a stale postmaster.pid can name

@@ -20,13 +20,13 @@ class Fleet:
             cur.execute(query, params)
             return cur.fetchall()
 
-    def _value(self, query: str, params: Any = None) -> Any:
+    def value(self, query: str, params: Any = None) -> Any:
         return self.conn.execute(query, params).fetchone()[0]
 
     # -- given ----------------------------------------------------------------------------
 
     def register(self, name: str, stale_after: timedelta | None = None) -> UUID:
-        return self._value("select id from fleet.register_agent(%s, %s)", (name, stale_after))
+        return self.value("select id from fleet.register_agent(%s, %s)", (name, stale_after))
 
     def heartbeat(self, agent_id: UUID, payload: Any = None) -> dict[str, Any]:
         return self._rows(
@@ -101,7 +101,7 @@ class Fleet:
         )
 
     def heartbeat_count(self, older_than: timedelta | None = None) -> int:
-        return self._value(
+        return self.value(
             "select count(*) from fleet.heartbeats "
             "where %(age)s::interval is null or created_at < now() - %(age)s",
             {"age": older_than},

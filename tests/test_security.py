@@ -221,7 +221,7 @@ def test_a_session_cannot_pin_its_heartbeat_on_a_check_stale_run(fleet, connect)
     fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
     victim = fleet.register("victim")
     agent_login = connect(AGENT_LOGIN)
-    next_run_id = fleet._value("select coalesce(max(id), 0) + 1 from fleet.job_runs")
+    next_run_id = fleet.value("select coalesce(max(id), 0) + 1 from fleet.job_runs")
 
     agent_login.execute(
         "select set_config('fleet.transition_run_id', %s, false)", (str(next_run_id),)
