@@ -18,11 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deployer import db, dburl, jobs, migrate, status, vercel_config
 from deployer import demo as demo_scenario
 from deployer import doctor as doctor_checks
+from deployer import migrate, status, vercel_config
 from deployer.localpg import LocalPostgres, LocalPostgresError, default_home
 from deployer.paths import PROJECT_ROOT
+from deployer.runtime import db, dburl, jobs
 from deployer.serve import make_server
 
 console = Console()

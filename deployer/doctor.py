@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from deployer import db, dburl, jobs, migrate
-from deployer.endpoint import (
+from deployer import migrate
+from deployer.runtime import db, dburl, jobs
+from deployer.runtime.endpoint import (
     MAX_PURGE_TIME_BUDGET_SECONDS,
     PURGE_TIME_BUDGET_VARIABLE,
     parse_purge_time_budget,

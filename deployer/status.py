@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
-from deployer import db
+from deployer.runtime import db
 
 STALE_AGENTS_SHOWN = 20
 RECENT_RUNS_SHOWN = 10

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deployer import jobs
+from deployer.runtime import jobs
 
 CRON_PREFIX = "/api/cron/"
 

@@ -10,7 +10,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from deployer import dburl, sqlfiles
+from deployer import sqlfiles
+from deployer.runtime import dburl
 
 VERSION_TABLE = {"version_table": "alembic_version", "version_table_schema": "fleet"}
 CONNECT_TIMEOUT_SECONDS = 10

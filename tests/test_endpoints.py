@@ -279,7 +279,7 @@ def test_a_failing_job_is_a_500_with_its_sqlstate(api, db):
 
 
 def test_an_unexpected_failure_is_a_json_500_without_a_traceback(api, monkeypatch, capfd):
-    monkeypatch.setattr("deployer.jobs.run", lambda *args, **kwargs: 1 / 0)
+    monkeypatch.setattr("deployer.runtime.jobs.run", lambda *args, **kwargs: 1 / 0)
 
     response = api.call(CHECK_STALE)
 

@@ -5,8 +5,8 @@ import subprocess
 import sys
 import textwrap
 
-from deployer.endpoint import DEFAULT_PURGE_TIME_BUDGET_SECONDS
 from deployer.paths import API_DIR, PROJECT_ROOT, VERCEL_JSON
+from deployer.runtime.endpoint import DEFAULT_PURGE_TIME_BUDGET_SECONDS
 from deployer.serve import discover_routes
 
 VERCEL = json.loads(VERCEL_JSON.read_text())
@@ -88,7 +88,7 @@ def test_the_functions_install_only_psycopg():
 def test_the_upload_keeps_the_functions_and_what_they_import():
     rules = (PROJECT_ROOT / ".vercelignore").read_text().splitlines()
 
-    assert {"/*", "!/api", "!/deployer", "!/vercel.json"} <= set(rules)
+    assert {"/*", "!/api", "!/deployer/runtime", "!/vercel.json"} <= set(rules)
 
 
 def test_files_and_folders_starting_with_underscore_or_dot_are_not_routes(tmp_path):

@@ -4,8 +4,8 @@ Authenticates the Authorization header against CRON_SECRET, then calls
 fleet.run_check_stale() once. Everything but the job's name is in deployer/endpoint.py.
 """
 
-from deployer.endpoint import CronEndpoint
-from deployer.jobs import CHECK_STALE
+from deployer.runtime.endpoint import CronEndpoint
+from deployer.runtime.jobs import CHECK_STALE
 
 
 class handler(CronEndpoint):  # noqa: N801 - the name Vercel's Python runtime looks for

@@ -5,8 +5,8 @@ fleet.purge_old_heartbeats_all() once, with a time budget below the function's m
 (FLEETCRON_PURGE_TIME_BUDGET_SECONDS, default 240). Everything else is in deployer/endpoint.py.
 """
 
-from deployer.endpoint import CronEndpoint
-from deployer.jobs import CLEANUP_HEARTBEATS
+from deployer.runtime.endpoint import CronEndpoint
+from deployer.runtime.jobs import CLEANUP_HEARTBEATS
 
 
 class handler(CronEndpoint):  # noqa: N801 - the name Vercel's Python runtime looks for

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import psycopg
 
-from deployer import dburl, jobs
+from deployer.runtime import dburl, jobs
 
 ALLOWED_METHODS = "GET, HEAD"
 # Leaves a minute of the function's 300 s maxDuration (vercel.json) for connecting, the batch

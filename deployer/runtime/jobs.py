@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import psycopg
 
-from deployer import db
+from deployer.runtime import db
 
 CHECK_STALE = "check-stale"
 CLEANUP_HEARTBEATS = "cleanup-heartbeats"

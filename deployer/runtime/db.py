@@ -8,10 +8,12 @@ fast instead of eating the function's whole duration; and the provider's URL cle
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 
-from deployer import dburl
+from deployer.runtime import dburl
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 # libpq treats anything below 2 seconds as 2.
@@ -44,3 +46,18 @@ def connect(
         connect_timeout=connect_timeout or connect_timeout_from_environment(),
         application_name=application_name,
     )
+
+
+# Every query fleetcron sends runs under this search_path, set per transaction: a session-level
+# SET would outlive us on a pooled server connection and break the next client's queries.
+PIN_SEARCH_PATH = "select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)"
+
+
+@contextmanager
+def pinned(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A transaction in which no function, operator or type resolves through a schema that
+    someone else may write to (``public`` above all): only pg_catalog and our own temp schema.
+    """
+    with conn.transaction():
+        conn.execute(PIN_SEARCH_PATH)
+        yield conn
