@@ -9,9 +9,10 @@ from alembic import context
 
 from deployer.paths import SQL_DIR
 
-# Run before every migration, in the same transaction: the timeouts, then what Alembic's own
-# version table needs to exist (it lives in the fleet schema).
+# Run before every migration, in the same transaction: the search_path and the timeouts, then
+# what Alembic's own version table needs to exist (it lives in the fleet schema).
 BOOTSTRAP = (
+    "session/pin_search_path.sql",
     "session/migration_timeouts.sql",
     "roles/fleet_cron.v1.sql",
     "roles/fleet_agent.v1.sql",

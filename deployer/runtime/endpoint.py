@@ -149,7 +149,7 @@ class CronEndpoint(BaseHTTPRequestHandler):
             {"event": event, "job": self.job, "status": int(status), "method": self.command}
             | (body or {})
             | (log_extra or {})
-            | {"user_agent": _user_agent(self)}
+            | _caller(self)
         )
         if body is not None and event == "cron.run":
             body = {"job": self.job} | body
@@ -196,9 +196,15 @@ def _bearer_matches(headers: list[str], secret: str) -> bool:
     return hmac.compare_digest(given, f"Bearer {secret}".encode())
 
 
-def _user_agent(request: BaseHTTPRequestHandler) -> str:
+def _caller(request: BaseHTTPRequestHandler) -> dict[str, str]:
+    """Who called, for the log: the user agent, and the cron expression Vercel Cron sends."""
     headers = getattr(request, "headers", None)  # absent when the request line was malformed
-    return headers.get("User-Agent", "")[:100] if headers else ""
+    if not headers:
+        return {"user_agent": ""}
+    caller = {"user_agent": headers.get("User-Agent", "")[:100]}
+    if schedule := headers.get("x-vercel-cron-schedule"):
+        caller["cron_schedule"] = schedule[:100]
+    return caller
 
 
 def _log_line(record: dict) -> None:
