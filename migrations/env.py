@@ -3,8 +3,13 @@
 All migrations of one run share a single transaction, so a deploy applies completely or not
 at all. Alembic's version table lives in the fleet schema (not public, which Supabase exposes
 through its REST API); the bootstrap files create that schema first.
+
+The alembic command runs this file from a checkout; fleetcron (deployer.migrate) runs it from
+wherever deployer.paths finds migrations/: the checkout's, or the installed package's copy.
 """
 
+import shlex
+import sys
 from logging.config import fileConfig
 
 from alembic import context
@@ -29,11 +34,25 @@ def database_url() -> str:
         or dburl.from_environment()
     )
     if not url:
-        raise SystemExit(
-            "no database: set DATABASE_URL (or POSTGRES_URL), or pass -x url=postgresql://..."
-        )
+        raise SystemExit(no_database_message())
     clean, _dropped = dburl.normalize(url)
     return clean.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def no_database_message() -> str:
+    """Why alembic stops where `fleetcron db` would carry on, and the command that does the same.
+
+    `fleetcron db` falls back to its local throwaway PostgreSQL; alembic, what deploy pipelines
+    run, does not: a pipeline that lost its URL must fail, not migrate a server nobody uses.
+    """
+    # cmd_opts is set when the alembic command runs this file: repeat the user's own arguments.
+    arguments = shlex.join(sys.argv[1:] if context.config.cmd_opts else ["upgrade", "head"])
+    return (
+        "no database: set DATABASE_URL (or POSTGRES_URL), or pass -x url=postgresql://...\n"
+        "fleetcron db would use its local throwaway PostgreSQL instead; alembic never falls back"
+        " to it. To run this against that server:\n"
+        f'  fleetcron local start && alembic -x url="$(fleetcron local url)" {arguments}'
+    )
 
 
 def run_migrations_offline() -> None:

@@ -136,11 +136,35 @@ def test_the_alembic_command_falls_back_to_postgres_url_and_ignores_provider_par
     assert ("alembic_version",) in fleet_objects(empty_database)
 
 
-def test_the_alembic_command_without_a_database_says_so(empty_database):
-    result = run_alembic("upgrade", "head", env={"DATABASE_URL": "", "POSTGRES_URL": ""})
+def test_the_alembic_command_without_a_database_says_what_fleetcron_db_would_use(tmp_path):
+    # fleetcron db falls back to the local throwaway PostgreSQL; alembic, what deploy pipelines
+    # run, must not: it stops, creates no local server, and prints the command that uses one.
+    home = tmp_path / "fleetcron-home"
+    env = {"DATABASE_URL": "", "POSTGRES_URL": "", "FLEETCRON_HOME": str(home)}
+
+    result = run_alembic("upgrade", "head", env=env)
 
     assert result.returncode != 0
-    assert "no database: set DATABASE_URL" in result.stderr
+    assert "no database: set DATABASE_URL (or POSTGRES_URL)" in result.stderr
+    assert "fleetcron db would use its local throwaway PostgreSQL instead" in result.stderr
+    assert (
+        '  fleetcron local start && alembic -x url="$(fleetcron local url)" upgrade head\n'
+        in result.stderr
+    )
+    assert not home.exists()
+
+
+def test_the_alembic_command_takes_the_database_from_x_url(empty_database):
+    result = run_alembic(
+        "-x",
+        f"url={empty_database}",
+        "upgrade",
+        "head",
+        env={"DATABASE_URL": "", "POSTGRES_URL": ""},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert ("alembic_version",) in fleet_objects(empty_database)
 
 
 def test_upgrading_twice_is_a_no_op(db_url):
