@@ -384,7 +384,7 @@ project_option = click.option(
     "--project",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=PROJECT_ROOT,
-    show_default="this checkout",
+    show_default="this checkout, else the current directory",
     help="The folder holding vercel.json and api/.",
 )
 

@@ -13,8 +13,14 @@ from deployer.paths import ALEMBIC_INI, MIGRATIONS_DIR
 
 
 def alembic_config(url: str | None = None, *, output: io.StringIO | None = None) -> Config:
+    """alembic.ini and migrations/ from deployer.paths: the checkout's, or the installed copy."""
     config = Config(str(ALEMBIC_INI), output_buffer=output)
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser reads % as interpolation; a path may hold one (a home folder, a pipx venv).
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    # alembic.ini's prepend_sys_path (.) serves the alembic command in a checkout. fleetcron
+    # runs from any folder and is already imported; putting that folder first on sys.path (again
+    # on every call) would let whatever lies there shadow a module imported later.
+    config.set_main_option("prepend_sys_path", "")
     # The URL goes in attributes, not the ini: ConfigParser would choke on a % in a password.
     config.attributes["database_url"] = url
     config.attributes["configure_logger"] = False

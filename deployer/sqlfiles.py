@@ -2,7 +2,8 @@
 
 Migrations never hold SQL themselves; they name files. Online, a file goes to the driver as
 one string with no parameter processing (plpgsql bodies are full of ``%`` and ``:``); offline
-(``alembic upgrade head --sql``) it is copied into the generated script verbatim.
+(``alembic upgrade head --sql``) it is copied into the generated script verbatim. Where sql/
+is — the checkout's, or the copy inside an installed package — is deployer.paths' business.
 """
 
 from alembic import context
@@ -21,7 +22,8 @@ BOOTSTRAP = (
 
 
 def read(name: str) -> str:
-    return (SQL_DIR / name).read_text()
+    # Read when used, so in a checkout an edit under sql/ counts without reinstalling.
+    return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
 def execute(*names: str) -> None:
