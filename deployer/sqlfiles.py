@@ -10,11 +10,15 @@ from alembic import context
 
 from deployer.paths import SQL_DIR
 
-# Run before every migration, in the same transaction: the search_path and the timeouts, then
-# what Alembic's own version table needs to exist (it lives in the fleet schema).
-BOOTSTRAP = (
+# How every migration transaction starts: the search_path, then the timeouts.
+SESSION = (
     "session/pin_search_path.sql",
     "session/migration_timeouts.sql",
+)
+# Run before every migration, in the same transaction: the session settings, then what
+# Alembic's own version table needs to exist (it lives in the fleet schema).
+BOOTSTRAP = (
+    *SESSION,
     "roles/fleet_cron.v1.sql",
     "roles/fleet_agent.v1.sql",
     "schema/fleet.v1.sql",
@@ -35,3 +39,17 @@ def execute(*names: str) -> None:
             migration.impl.static_output(f"-- sql/{name}\n{sql}\n")
         else:
             migration.connection.exec_driver_sql(sql, execution_options={"no_parameters": True})
+
+
+def execute_outside_transaction(*names: str) -> None:
+    """Run sql/<name> for each name as a statement of its own, outside any transaction.
+
+    For what must not hold the migration's locks or cannot run in a transaction block (CREATE
+    INDEX CONCURRENTLY, a VALIDATE CONSTRAINT that scans a big table): Alembic commits the
+    migration transaction so far, runs each file in autocommit (so each file holds exactly one
+    statement), and opens a new transaction, which starts like every migration transaction.
+    """
+    migration = context.get_context()
+    with migration.autocommit_block():
+        execute(*names)
+    execute(*SESSION)

@@ -87,11 +87,12 @@ class Fleet:
     def status(self, agent_id: UUID) -> str:
         return self.agent(agent_id)["status"]
 
-    def events(self, agent_id: UUID | None = None) -> list[dict[str, Any]]:
+    def events(self, agent: Any = None) -> list[dict[str, Any]]:
+        """Transitions, of one agent (by id, of any type) or of all."""
         return self._rows(
             "select * from fleet.agent_events "
-            "where %(agent)s::uuid is null or agent_id = %(agent)s order by id",
-            {"agent": agent_id},
+            "where %(agent)s::text is null or agent_key = %(agent)s::text order by id",
+            {"agent": None if agent is None else str(agent)},
         )
 
     def runs(self, job: str | None = None) -> list[dict[str, Any]]:

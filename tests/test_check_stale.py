@@ -1,5 +1,6 @@
 """check-stale: quiet online agents go offline, once, with an event, a NOTIFY and a run row."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -99,17 +100,18 @@ def test_each_transition_writes_one_event_linked_to_the_run(fleet, db):
     ]
 
 
-def test_each_transition_is_notified(fleet, db, connect):
-    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+def test_a_run_that_marks_agents_sends_one_notification_naming_the_run(fleet, db, connect):
+    fleet.online_agent("quiet-a", silent_for=timedelta(minutes=6))
+    fleet.online_agent("quiet-b", silent_for=timedelta(minutes=6))
     listener = connect()
     listener.execute("listen fleet_agent_status")
 
-    run_check_stale(db)
+    run_id, *_ = run_check_stale(db)
 
-    notices = list(listener.notifies(timeout=5, stop_after=1))
-    assert len(notices) == 1
-    assert f'"agent_id" : "{agent_id}"' in notices[0].payload
-    assert '"reason" : "stale"' in notices[0].payload
+    notices = list(listener.notifies(timeout=2, stop_after=2))
+    assert [json.loads(notice.payload) for notice in notices] == [
+        {"run_id": run_id, "reason": "stale", "events": 2}
+    ]
 
 
 def test_a_run_records_one_ok_row_with_the_count(fleet, db):
@@ -171,20 +173,37 @@ def test_a_skipped_mark_stale_agents_returns_nothing_and_says_why(fleet, connect
     marked = mark_stale_agents(second)
 
     assert marked == []
-    assert any("skipped: another run holds the lock" in text for text in notices)
+    assert any("skipped: another check-stale run is in progress" in text for text in notices)
     first.commit()
 
 
-def test_a_failed_run_changes_nothing(fleet, db, connect):
+def test_a_failed_run_marks_nobody_and_is_recorded_as_an_error(fleet, db):
     agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
-    # Another session holds the agent's row, and the run may not wait for it.
-    blocker = connect(autocommit=False)
-    blocker.execute("select 1 from fleet.agents where id = %s for update", (agent_id,))
-    impatient = connect(lock_timeout="200ms")
+    # A rule of the table refuses the change the run would make.
+    db.execute(
+        "alter table fleet.agents add constraint never_offline "
+        "check (status = 'online' or name <> 'quiet') not valid"
+    )
 
-    with pytest.raises(errors.LockNotAvailable):
-        run_check_stale(impatient)
+    _, outcome, marked, _ = run_check_stale(db, triggered_by="vercel")
+
+    assert (outcome, marked) == ("error", 0)
+    assert fleet.status(agent_id) == "online"
+    [run] = fleet.runs()
+    assert run["detail"]["sqlstate"] == "23514"
+    assert "never_offline" in run["detail"]["error"]
+    assert [event["reason"] for event in fleet.events(agent_id)] == ["heartbeat"]
+
+
+def test_an_agent_whose_row_is_locked_is_skipped_and_the_others_are_marked(fleet, db, connect):
+    busy = fleet.online_agent("busy", silent_for=timedelta(minutes=6))
+    quiet = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    blocker = connect(autocommit=False)
+    blocker.execute("select 1 from fleet.agents where id = %s for update", (busy,))
+    impatient = connect(lock_timeout="200ms", statement_timeout="5s")
+
+    _, outcome, marked, _ = run_check_stale(impatient)
 
     blocker.rollback()
-    assert fleet.status(agent_id) == "online"
-    assert fleet.runs() == []
+    assert (outcome, marked) == ("ok", 1)
+    assert (fleet.status(busy), fleet.status(quiet)) == ("online", "offline")

@@ -1,4 +1,4 @@
-"""The cron endpoints over real HTTP: DESIGN.md §4, against real PostgreSQL, direct and pooled.
+"""The cron endpoints over real HTTP (docs/design.md, "The endpoints"), direct and pooled.
 
 The endpoints log in as a role whose only privilege is fleet_cron. Every test that reaches the
 database runs twice: straight to the server, and through a real PgBouncer in transaction mode.
@@ -268,14 +268,50 @@ def test_a_refused_connection_is_a_503(api, monkeypatch):
 
 
 @direct_and_pooled
-def test_a_failing_job_is_a_500_with_its_sqlstate(api, db):
-    db.execute("drop function fleet.mark_stale_agents(text)")
-    db.execute("drop function fleet.run_check_stale(text)")
+def test_a_job_that_fails_in_sql_is_a_500_with_its_sqlstate_message_and_run(api, fleet, db):
+    fleet.online_agent("quiet", silent_for=QUIET)
+    db.execute(
+        "alter table fleet.agents add constraint never_offline "
+        "check (status = 'online' or name <> 'quiet') not valid"
+    )
+
+    response = api.call(CHECK_STALE)
+
+    [run] = fleet.runs()
+    assert response.status == 500
+    assert response.body["sqlstate"] == "23514"
+    assert "never_offline" in response.body["message"]
+    assert (response.body["error"], response.body["run_id"]) == ("job failed", run["id"])
+    assert run["outcome"] == "error"
+
+
+@pytest.mark.parametrize("job", [CHECK_STALE, CLEANUP])
+def test_a_database_without_the_schema_is_a_500_that_says_to_upgrade(
+    api, monkeypatch, empty_database, capfd, job
+):
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+
+    response = api.call(job)
+
+    assert response.status == 500
+    assert response.body["error"] == "this database has no fleetcron schema"
+    assert response.body["hint"].startswith("run: fleetcron db upgrade")
+    assert "fleetcron db upgrade" in capfd.readouterr().out
+
+
+def test_a_schema_older_than_the_code_is_a_500_that_says_to_upgrade(api, db):
+    db.execute("drop function fleet.mark_stale_agents(text, integer)")
+    db.execute("drop function fleet.run_check_stale(text, integer)")
 
     response = api.call(CHECK_STALE)
 
     assert response.status == 500
-    assert response.body == {"job": "check-stale", "error": "job failed", "sqlstate": "42883"}
+    assert response.body == {
+        "job": "check-stale",
+        "error": "this database's fleetcron schema is out of date",
+        "hint": "run: fleetcron db upgrade (as the schema owner, on a direct connection)",
+        "sqlstate": "42883",
+    }
 
 
 def test_an_unexpected_failure_is_a_json_500_without_a_traceback(api, monkeypatch, capfd):

@@ -4,16 +4,18 @@ Each file under api/cron/ is a Vercel Python function whose ``handler`` subclass
 CronEndpoint and names its job; everything else is here, once. Standard library and psycopg
 only, because this module is bundled into the functions.
 
-Contract (DESIGN.md §4):
+Contract (docs/design.md, "The endpoints"):
   GET   with ``Authorization: Bearer $CRON_SECRET`` runs the job: 200 with the run's report
         (a run skipped because another holds the job is a 200 too: Vercel may deliver twice).
   HEAD  with the same header answers 200 and runs nothing: a cheap probe for monitors.
-  other methods: 405 with Allow. Missing, malformed or wrong secret: 401. CRON_SECRET unset or
-  empty: 401 for everyone, and a log line saying so (fail closed). Database unreachable: 503.
-  The job failing in SQL: 500; anything unexpected: 500 too. Every response is JSON with
-  Cache-Control: no-store, and every request writes exactly one JSON line to stdout (Vercel's
-  runtime log). No response or log line ever carries the secret, the database URL or a stack
-  trace.
+  other methods: 405 with Allow. Missing, malformed or wrong secret: 401. CRON_SECRET unset,
+  empty or blank: 401 for everyone, and a log line saying so (fail closed). Database
+  unreachable, connection lost, or no answer before the job's deadline: 503 with a reason. No
+  fleetcron schema, or an older one: 500 saying to run `fleetcron db upgrade`. The job failing
+  in SQL: 500 with its SQLSTATE and message; anything unexpected: 500 too. Every response is
+  JSON with Cache-Control: no-store, and every request writes exactly one JSON line to stdout
+  (Vercel's runtime log). No response or log line ever carries the secret, the database URL or
+  a stack trace.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ class CronEndpoint(BaseHTTPRequestHandler):
     # -- authentication ---------------------------------------------------------------------
 
     def _authorized(self) -> bool:
-        secret = os.environ.get("CRON_SECRET", "")
+        # Whitespace around a secret cannot survive an HTTP header, and a secret of nothing
+        # but whitespace is no secret: both count as what is left after stripping.
+        secret = os.environ.get("CRON_SECRET", "").strip()
         if not secret:
             reason = "CRON_SECRET is not configured: refusing every request"
         elif not _bearer_matches(self.headers.get_all("Authorization") or [], secret):
@@ -115,10 +119,24 @@ class CronEndpoint(BaseHTTPRequestHandler):
             }
         except (jobs.DatabaseNotConfigured, dburl.DatabaseUrlError) as error:
             return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(error)}
+        except jobs.SchemaMissing as error:
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {
+                "error": str(error),
+                "hint": error.hint,
+                "sqlstate": error.sqlstate,
+            }
+        except jobs.JobFailed as error:
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {
+                "error": "job failed",
+                "sqlstate": error.sqlstate,
+                "message": str(error),
+                "run_id": error.run_id,
+            }
         except psycopg.Error as error:
             return HTTPStatus.INTERNAL_SERVER_ERROR, {
                 "error": "job failed",
                 "sqlstate": error.sqlstate,
+                "message": (error.diag.message_primary or "").strip()[:300],
             }
         except Exception as error:  # whatever it was, the caller gets JSON, never a traceback
             return HTTPStatus.INTERNAL_SERVER_ERROR, {

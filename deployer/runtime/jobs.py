@@ -3,15 +3,27 @@
 The HTTP endpoints (api/cron/*.py) and the CLI's ``run`` command share this module, so a job
 started by hand takes exactly the path Vercel's cron takes. It depends on psycopg and the
 standard library only: it is bundled into the Vercel functions.
+
+Every job is bounded on both sides. The server bounds check-stale with a statement_timeout and
+an idle_in_transaction_session_timeout (a client that vanishes mid-transaction cannot hold the
+job's row locks), and the cleanup procedure with its time budget. The client bounds both with a
+deadline below the function's maxDuration: past it, the query is cancelled and, if even the
+cancel gets no answer (a frozen pooler), the socket is shut, so the caller always gets an
+answer. A failure the database could not record itself (connection lost, deadline) is recorded
+through a fresh connection, best effort, so no failed run is invisible in fleet.job_runs.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import ClassVar
 
 import psycopg
 
@@ -21,10 +33,29 @@ CHECK_STALE = "check-stale"
 CLEANUP_HEARTBEATS = "cleanup-heartbeats"
 JOBS = (CHECK_STALE, CLEANUP_HEARTBEATS)
 
-# check-stale is one UPDATE; if it takes this long, something is wrong and waiting is worse.
-# Below the function's 60 s maxDuration (vercel.json) with room to connect and answer, so the
-# database gives up before Vercel kills the function mid-statement.
+# check-stale is one bounded UPDATE; if it takes this long, something is wrong and waiting is
+# worse. Below the function's 60 s maxDuration (vercel.json) with room to connect and answer,
+# so the database gives up before Vercel kills the function mid-statement.
 CHECK_STALE_STATEMENT_TIMEOUT_SECONDS = 45
+# A check-stale transaction left idle (its client gone, or a pooler frozen between the result
+# and the COMMIT) is ended by the server after this long, releasing the agents it locked.
+CHECK_STALE_IDLE_TIMEOUT_SECONDS = 10
+# The client gives up waiting at these points, below the functions' maxDuration (60 s and
+# 300 s in vercel.json) and above what the server-side bounds allow a healthy run.
+# check-stale: 48 s leaves the server's own 45 s statement_timeout room to fire and record the
+# run; then 2 s for the cancel, 2 s for the cancelled query, 4 s to record a lost run: 56 s.
+DEADLINE_SECONDS = {CHECK_STALE: 48, CLEANUP_HEARTBEATS: 280}
+# After the deadline: how long the cancel request may take, then how long the cancelled query
+# may take to come back, before the socket is shut.
+CANCEL_GRACE_SECONDS = 2
+
+CHECK_STALE_CALL = (
+    "select id, outcome, rows_affected, detail from fleet.run_check_stale(triggered_by => %s)"
+)
+CHECK_STALE_CALL_WITH_BATCH = (
+    "select id, outcome, rows_affected, detail "
+    "from fleet.run_check_stale(triggered_by => %s, batch => %s)"
+)
 
 Progress = Callable[[dict], None]
 
@@ -39,24 +70,66 @@ class DatabaseNotConfigured(RuntimeError):
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached. ``reason`` is a short category, never the URL."""
+    """The database could not be reached, or stopped answering. ``reason`` is a short category
+    read from the SQLSTATE the server sent, else from the kind of client-side failure; never
+    the URL."""
 
-    REASONS = (
-        ("timeout", "timeout"),
-        ("password authentication failed", "authentication failed"),
-        ("sasl authentication failed", "authentication failed"),
+    SQLSTATES: ClassVar[dict[str, str]] = {
+        "28P01": "authentication failed",
+        "28000": "authentication failed",
+        "3D000": "database does not exist",
+        "53300": "too many connections",
+        "57P01": "server shutting down",
+        "57P02": "server shutting down",
+        "57P03": "server starting up",
+        "08004": "server rejected the connection",
+    }
+    # libpq's own messages for failures that never reached a server (no SQLSTATE).
+    CLIENT_FAILURES = (
         ("connection refused", "connection refused"),
         ("could not translate host name", "unknown host"),
-        ("does not exist", "database or role does not exist"),
-        ("too many", "too many connections"),
+        ("name or service not known", "unknown host"),
+        ("no route to host", "no route to host"),
+        ("network is unreachable", "network unreachable"),
+        ("ssl", "TLS negotiation failed"),
     )
 
-    def __init__(self, error: psycopg.OperationalError) -> None:
-        text = str(error).lower()
-        self.reason = next(
-            (reason for needle, reason in self.REASONS if needle in text), "connection failed"
-        )
+    def __init__(self, error: psycopg.OperationalError | None = None, reason: str = "") -> None:
+        self.reason = reason or self.classify(error)
         super().__init__(f"cannot reach the database: {self.reason}")
+
+    @classmethod
+    def classify(cls, error: psycopg.OperationalError | None) -> str:
+        if error is None:
+            return "connection failed"
+        if error.sqlstate:
+            return cls.SQLSTATES.get(error.sqlstate, f"server refused ({error.sqlstate})")
+        if isinstance(error, psycopg.errors.ConnectionTimeout):
+            return "timeout"
+        text = str(error).lower()
+        return next((reason for needle, reason in cls.CLIENT_FAILURES if needle in text), "")
+
+
+class SchemaMissing(RuntimeError):
+    """The database has no fleetcron schema, or an older one without what this code calls."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        self.sqlstate = error.sqlstate
+        missing = error.sqlstate == "3F000"
+        self.hint = "run: fleetcron db upgrade (as the schema owner, on a direct connection)"
+        super().__init__(
+            "this database has no fleetcron schema"
+            if missing
+            else "this database's fleetcron schema is out of date"
+        )
+
+
+class JobFailed(RuntimeError):
+    """The job ran and failed; the database recorded the run as 'error'."""
+
+    def __init__(self, job: str, run_id: int | None, sqlstate: str | None, message: str) -> None:
+        self.job, self.run_id, self.sqlstate = job, run_id, sqlstate
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -68,6 +141,7 @@ class JobResult:
     duration_ms: int
     backlog: bool | None = None
     batches: int | None = None
+    reason: str | None = None
 
     def as_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -81,8 +155,9 @@ def run(
     batch: int | None = None,
     time_budget: timedelta | None = None,
     on_progress: Progress | None = None,
+    deadline_seconds: float | None = None,
 ) -> JobResult:
-    """Run ``job`` once against the database at ``url``."""
+    """Run ``job`` once against the database at ``url``, within ``deadline_seconds``."""
     if job not in JOBS:
         raise UnknownJob(f"unknown job {job!r}; the jobs are {', '.join(JOBS)}")
     if not url:
@@ -92,25 +167,113 @@ def run(
         conn = db.connect(url, application_name=f"fleetcron-{triggered_by}", autocommit=True)
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(error) from None
-    with conn:
-        if job == CHECK_STALE:
-            row = _check_stale(conn, triggered_by)
-        else:
-            row = _cleanup_heartbeats(conn, triggered_by, batch, time_budget, on_progress)
+    deadline = deadline_seconds or DEADLINE_SECONDS[job]
+    try:
+        with conn, _deadline(conn, deadline) as expired:
+            if job == CHECK_STALE:
+                row = _check_stale(conn, triggered_by, batch)
+            else:
+                row = _cleanup_heartbeats(conn, triggered_by, batch, time_budget, on_progress)
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.InvalidSchemaName) as error:
+        raise SchemaMissing(error) from None
+    except psycopg.Error as error:
+        unavailable = _lost(error, conn, expired, deadline)
+        if unavailable is None:
+            raise
+        record_failure(url, job, triggered_by, unavailable)
+        raise unavailable from None
     return JobResult(job=job, duration_ms=round((time.monotonic() - started) * 1000), **row)
 
 
-def _check_stale(conn: psycopg.Connection, triggered_by: str) -> dict:
-    with conn.transaction():
-        # SET LOCAL, because a pooler in transaction mode ignores startup options.
+def _lost(
+    error: psycopg.Error, conn: psycopg.Connection, expired: threading.Event, deadline: float
+) -> DatabaseUnavailable | None:
+    """The database stopped answering (deadline, lost connection), or None for a SQL error."""
+    if expired.is_set():
+        return DatabaseUnavailable(reason=f"no answer within {deadline:g} s")
+    if isinstance(error, psycopg.OperationalError) and (conn.closed or error.sqlstate is None):
+        return DatabaseUnavailable(reason="connection lost")
+    if error.sqlstate in ("57P01", "57P02", "57P03"):
+        return DatabaseUnavailable(error)  # type: ignore[arg-type]
+    return None
+
+
+def record_failure(url: str, job: str, triggered_by: str, failure: DatabaseUnavailable) -> None:
+    """Record a run that failed outside the database's reach, through a fresh connection.
+
+    Best effort: when the database is still unreachable there is nowhere to record it, and the
+    caller's log line is all there is.
+    """
+    try:
+        with db.connect(url, connect_timeout=2) as conn, db.pinned(conn):
+            conn.execute("select set_config('statement_timeout', '2s', true)")
+            conn.execute(
+                "select fleet.record_failed_run(%s, %s, null, %s)",
+                (job, triggered_by, str(failure)),
+            )
+    except psycopg.Error:
+        pass
+
+
+@contextmanager
+def _deadline(conn: psycopg.Connection, seconds: float) -> Iterator[threading.Event]:
+    """Cancel the running query after ``seconds``; shut the socket if even that is not heard.
+
+    The event tells the caller that an error it sees came from the deadline.
+    """
+    finished, expired = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if finished.wait(seconds):
+            return
+        expired.set()
+        with suppress(psycopg.Error):
+            conn.cancel_safe(timeout=CANCEL_GRACE_SECONDS)
+        if not finished.wait(CANCEL_GRACE_SECONDS):
+            _shut(conn)
+
+    watcher = threading.Thread(target=watch, name="fleetcron-deadline", daemon=True)
+    watcher.start()
+    try:
+        yield expired
+    finally:
+        finished.set()
+
+
+def _shut(conn: psycopg.Connection) -> None:
+    """Shut the connection's socket down under the blocked reader, which then fails at once."""
+    try:
+        with socket.socket(fileno=socket.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):
+        pass
+
+
+def _check_stale(conn: psycopg.Connection, triggered_by: str, batch: int | None) -> dict:
+    with db.pinned(conn):
+        # Transaction-local settings, because a pooler in transaction mode ignores startup
+        # options and would hand session settings to the next client.
         conn.execute(
-            "select set_config('statement_timeout', %s, true)",
-            (f"{CHECK_STALE_STATEMENT_TIMEOUT_SECONDS}s",),
+            "select set_config('statement_timeout', %s, true), "
+            "set_config('idle_in_transaction_session_timeout', %s, true)",
+            (f"{CHECK_STALE_STATEMENT_TIMEOUT_SECONDS}s", f"{CHECK_STALE_IDLE_TIMEOUT_SECONDS}s"),
         )
-        run_id, outcome, rows = conn.execute(
-            "select id, outcome, rows_affected from fleet.run_check_stale(%s)", (triggered_by,)
-        ).fetchone()
-    return {"run_id": run_id, "outcome": outcome, "rows_affected": rows}
+        # batch only when given, so this code also runs against a schema older than the
+        # batch argument (the functions and the database deploy separately).
+        if batch is None:
+            query, params = CHECK_STALE_CALL, (triggered_by,)
+        else:
+            query, params = CHECK_STALE_CALL_WITH_BATCH, (triggered_by, batch)
+        run_id, outcome, rows, detail = conn.execute(query, params).fetchone()
+    if outcome == "error":
+        raise JobFailed(CHECK_STALE, run_id, detail.get("sqlstate"), detail.get("error", ""))
+    return {
+        "run_id": run_id,
+        "outcome": outcome,
+        "rows_affected": rows,
+        "backlog": detail.get("backlog"),
+        "reason": detail.get("reason"),
+    }
 
 
 def _cleanup_heartbeats(
@@ -134,8 +297,9 @@ def _cleanup_heartbeats(
                 conn.cancel_safe()
 
         conn.add_notice_handler(report)
-    # The procedure COMMITs between batches, so it runs outside a transaction block
-    # (autocommit); its time budget, not a statement_timeout, bounds it.
+    # The procedure COMMITs between steps, so it runs outside a transaction block (autocommit)
+    # and nothing can pin search_path around it; nothing in it resolves through search_path.
+    # Its time budget, not a statement_timeout, bounds it.
     try:
         run_id, outcome, deleted, batches, backlog = conn.execute(
             "call fleet.purge_old_heartbeats_all(batch => %s, time_budget => %s, "

@@ -1,0 +1,97 @@
+-- fleet.heartbeat_counts(): how big the registered heartbeats table is, how much of it has
+-- expired, and how it is partitioned, for the view fleet.heartbeat_summary.
+--
+-- Counting a big table is itself a scan, so both counts stop at a million rows: past that,
+-- rows is the planner's estimate (rows_exact false) and expired says "at least a million"
+-- (expired_exact false). total_bytes covers every partition and index. partitions counts the
+-- leaf partitions (0: not partitioned); partitioned_until is where the last time range ends,
+-- which doctor compares with now: an insert past it lands in the default partition.
+
+create or replace function fleet.heartbeat_counts()
+returns table (
+  rows bigint,
+  rows_exact boolean,
+  expired bigint,
+  expired_exact boolean,
+  total_bytes bigint,
+  oldest timestamptz,
+  cutoff timestamptz,
+  partitions integer,
+  partitioned_until timestamptz
+)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+set timezone = 'UTC'
+set datestyle = 'ISO, YMD'
+set jit = off
+as $$
+declare
+  tables record;
+  time_type regtype;
+  local_zone text;
+  rows_up_to bigint;
+  expired_up_to bigint;
+  oldest_value text;
+begin
+  select *
+  into tables
+  from fleet.resolve_registration();
+  local_zone := case when tables.heartbeat_time_is_local then tables.time_zone end;
+  time_type := case
+    when tables.heartbeat_time_is_local then 'timestamp without time zone'::regtype
+    else 'timestamp with time zone'::regtype
+  end;
+  cutoff := fleet.ago((select c.heartbeat_retention from fleet.config as c));
+
+  execute format(
+    $sql$
+    select
+      (select count(*) from (select from %1$s as h limit 1000001) as n),
+      (select count(*) from (select from %1$s as h where h.%2$I < $1::%3$s limit 1000001) as e),
+      (select min(h.%2$I)::text from %1$s as h)
+    $sql$,
+    tables.heartbeats, tables.heartbeat_time, time_type
+  )
+  into rows_up_to, expired_up_to, oldest_value
+  using case when local_zone is null then cutoff::text
+             else (cutoff at time zone local_zone)::text end;
+  oldest := case
+    when local_zone is null then oldest_value::timestamptz
+    else oldest_value::timestamp at time zone local_zone
+  end;
+
+  select
+    coalesce(sum(pg_total_relation_size(t.relid)), 0),
+    greatest(sum(c.reltuples) filter (where c.reltuples > 0), 0)::bigint,
+    count(*) filter (where t.isleaf and t.relid <> tables.heartbeats)
+  into total_bytes, rows, partitions
+  from pg_partition_tree(tables.heartbeats) as t
+  join pg_class as c
+    on c.oid = t.relid;
+
+  rows_exact := rows_up_to <= 1000000;
+  if rows_exact then
+    rows := rows_up_to;
+  end if;
+  expired := least(expired_up_to, 1000000);
+  expired_exact := expired_up_to <= 1000000;
+  select max(p.upper_bound) filter (where p.upper_bound < 'infinity')
+  into partitioned_until
+  from fleet.heartbeat_partitions(tables.heartbeats, local_zone) as p;
+  return next;
+end
+$$;
+
+revoke all
+  on function fleet.heartbeat_counts()
+  from public;
+
+grant execute
+  on function fleet.heartbeat_counts()
+  to fleet_cron;
+
+comment on function fleet.heartbeat_counts() is
+  'Rows, bytes, oldest row, retention cutoff, expired backlog and partitions of the registered '
+  'heartbeats table. Read it through the view: select * from fleet.heartbeat_summary;';

@@ -1,0 +1,8 @@
+-- fleet.heartbeats v3, step 2 of 3 (outside a transaction): prove heartbeats_legacy's range.
+--
+-- Revision 0002 added the constraint heartbeats_legacy_before_partitions as NOT VALID.
+-- VALIDATE scans the table while holding only SHARE UPDATE EXCLUSIVE, so reads and the purge go
+-- on; once valid, ATTACH (step 3) trusts it instead of scanning under an exclusive lock.
+
+alter table fleet.heartbeats_legacy
+  validate constraint heartbeats_legacy_before_partitions;
