@@ -1,0 +1,1 @@
+"""Vercel's own build and runtime code, pinned, driven from tests (see platform.py)."""
