@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 from psycopg import errors
 
+from tests.conftest import AGENT_LOGIN
+
 
 def test_a_registered_agent_starts_offline_with_no_heartbeat(fleet):
     agent_id = fleet.register("edge-1")
@@ -234,3 +236,89 @@ def test_the_payload_round_trips_as_json(fleet):
 
     assert beat["payload"] == {"disk": [1, 2], "ok": True}
     assert isinstance(beat["id"], int)
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def test_a_payload_over_the_limit_is_refused_and_nothing_is_written(fleet):
+    agent_id = fleet.register("edge-1")
+
+    with pytest.raises(errors.ProgramLimitExceeded, match="over the limit of 65536 bytes"):
+        fleet.heartbeat(agent_id, payload={"blob": "x" * 70_000})
+
+    assert fleet.heartbeat_count() == 0
+    assert fleet.status(agent_id) == "offline"
+
+
+def test_a_plain_insert_with_a_payload_over_the_limit_fails_as_a_whole(fleet, db):
+    agent_id = fleet.register("edge-1")
+
+    with pytest.raises(errors.ProgramLimitExceeded, match="over the limit"):
+        db.execute(
+            "insert into fleet.heartbeats (agent_id, payload) values (%s, '{}'), "
+            "(%s, jsonb_build_object('blob', repeat('x', 70000)))",
+            (agent_id, agent_id),
+        )
+
+    assert fleet.heartbeat_count() == 0
+
+
+def test_the_payload_limit_comes_from_config(fleet):
+    agent_id = fleet.register("edge-1")
+    fleet.configure(heartbeat_payload_limit=200_000)
+
+    fleet.heartbeat(agent_id, payload={"blob": "x" * 70_000})
+
+    assert fleet.heartbeat_count() == 1
+
+
+def test_a_heartbeat_bounds_how_long_its_transaction_may_sit_idle(fleet, connect):
+    agent_id = fleet.register("edge-1")
+    agent = connect(AGENT_LOGIN, autocommit=False)
+
+    agent.execute("select fleet.record_heartbeat(%s)", (agent_id,))
+    setting = agent.execute("show idle_in_transaction_session_timeout").fetchone()[0]
+    agent.rollback()
+    after = agent.execute("show idle_in_transaction_session_timeout").fetchone()[0]
+
+    assert (setting, after) == ("1min", "0")
+
+
+def test_a_shorter_idle_timeout_of_the_session_is_kept(fleet, connect):
+    agent_id = fleet.register("edge-1")
+    agent = connect(AGENT_LOGIN, autocommit=False, idle_in_transaction_session_timeout="5s")
+
+    agent.execute("select fleet.record_heartbeat(%s)", (agent_id,))
+
+    assert agent.execute("show idle_in_transaction_session_timeout").fetchone()[0] == "5s"
+    agent.rollback()
+
+
+def test_transitions_are_not_notified_while_the_queue_is_over_its_limit(fleet, connect):
+    agent_id = fleet.register("edge-1")
+    fleet.configure(notification_queue_limit=0)
+    listener = connect()
+    listener.execute("listen fleet_agent_status")
+
+    fleet.heartbeat(agent_id)
+
+    assert list(listener.notifies(timeout=1, stop_after=1)) == []
+    assert [event["to_status"] for event in fleet.events(agent_id)] == ["online"]
+
+
+def test_a_heartbeat_stamped_in_the_future_arrives_now_and_not_in_the_default_partition(fleet, db):
+    agent_id = fleet.register("edge-1")
+
+    db.execute(
+        "insert into fleet.heartbeats (agent_id, created_at) "
+        "values (%s, now() + interval '3 days'), (%s, now() + interval '400 days')",
+        (agent_id, agent_id),
+    )
+
+    rows = db.execute(
+        "select created_at between now() - interval '1 minute' and now(), "
+        "tableoid::regclass::text from fleet.heartbeats"
+    ).fetchall()
+    assert [is_now for is_now, _ in rows] == [True, True]
+    assert "fleet.heartbeats_default" not in {partition for _, partition in rows}

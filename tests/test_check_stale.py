@@ -207,3 +207,84 @@ def test_an_agent_whose_row_is_locked_is_skipped_and_the_others_are_marked(fleet
     blocker.rollback()
     assert (outcome, marked) == ("ok", 1)
     assert (fleet.status(busy), fleet.status(quiet)) == ("online", "offline")
+
+
+# -- boundaries, batches, failures --------------------------------------------------------------
+
+
+def test_an_agent_silent_for_exactly_its_threshold_is_not_stale_and_a_microsecond_more_is(
+    fleet, connect
+):
+    exact = fleet.online_agent("exact", silent_for=timedelta(0))
+    beyond = fleet.online_agent("beyond", silent_for=timedelta(0))
+    session = connect(autocommit=False)  # one transaction: now() is the same for every statement
+    session.execute(
+        "update fleet.agents set last_heartbeat = now() - interval '5 minutes' where id = %s",
+        (exact,),
+    )
+    session.execute(
+        "update fleet.agents set last_heartbeat = now() - interval '5 minutes 0.000001 seconds' "
+        "where id = %s",
+        (beyond,),
+    )
+
+    marked = mark_stale_agents(session)
+    session.commit()
+
+    assert marked == [("beyond",)]
+
+
+def test_a_run_marks_at_most_its_batch_and_reports_the_backlog(fleet, db):
+    for n in range(5):
+        fleet.online_agent(f"quiet-{n}", silent_for=timedelta(minutes=6))
+
+    run = db.execute(
+        "select outcome, rows_affected, detail from fleet.run_check_stale(batch => 3)"
+    ).fetchone()
+
+    assert run[:2] == ("ok", 3)
+    assert (run[2]["batch"], run[2]["backlog"]) == (3, True)
+    assert db.execute("select count(*) from fleet.agents where status = 'online'").fetchone() == (
+        2,
+    )
+
+
+def test_a_mass_outage_larger_than_one_run_is_marked_over_the_next_runs(fleet, db):
+    for n in range(50):
+        fleet.online_agent(f"quiet-{n:02}", silent_for=timedelta(minutes=6))
+    fleet.configure(stale_batch_size=20)
+
+    marked = [run_check_stale(db)[2] for _ in range(4)]
+
+    assert marked == [20, 20, 10, 0]
+    assert db.execute("select count(*) from fleet.agents where status = 'offline'").fetchone() == (
+        50,
+    )
+
+
+def test_a_batch_outside_its_range_is_refused_before_anything_happens(fleet, db):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+
+    with pytest.raises(errors.InvalidParameterValue, match="batch must be between 1 and"):
+        db.execute("select fleet.run_check_stale(batch => 0)")
+
+    assert fleet.runs() == []
+
+
+def test_a_run_cut_short_by_its_statement_timeout_is_recorded_and_marks_nobody(fleet, db, connect):
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    db.execute(
+        "create function public.slow_down() returns trigger language plpgsql "
+        "as $$ begin perform pg_sleep(2); return new; end $$"
+    )
+    db.execute(
+        "create trigger slow_down before update on fleet.agents "
+        "for each row execute function public.slow_down()"
+    )
+    impatient = connect(statement_timeout="300ms")
+
+    _, outcome, marked, _ = run_check_stale(impatient)
+
+    assert (outcome, marked) == ("error", 0)
+    assert fleet.status(agent_id) == "online"
+    assert fleet.runs()[0]["detail"]["sqlstate"] == "57014"

@@ -51,9 +51,7 @@ def test_two_sessions_running_at_once_mark_each_agent_offline_exactly_once(fleet
     assert sorted(e["agent_id"] for e in stale_events) == sorted(agents)
 
 
-def test_a_heartbeat_in_flight_keeps_its_agent_online_without_making_the_check_wait(
-    fleet, connect
-):
+def test_a_heartbeat_in_flight_keeps_its_agent_online_without_making_the_check_wait(fleet, connect):
     agent_id = fleet.online_agent("racer", silent_for=QUIET)
     heartbeat = connect(autocommit=False)
     checker = connect(lock_timeout="1s")

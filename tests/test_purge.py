@@ -60,13 +60,39 @@ def test_a_batch_returns_zero_when_nothing_has_expired(fleet, db, agent):
     assert purge_batch(db, 100) == 0
 
 
-def test_the_retention_comes_from_config(fleet, db, agent):
-    fleet.heartbeat_series(agent, 4, oldest=timedelta(days=10), spacing=timedelta(days=1))
+def rows_around_the_boundary(session, agent, retention: str) -> None:
+    """Rows exactly at ``retention`` before now and one microsecond older, in the caller's
+    transaction, so the purge that follows in it sees the same now()."""
+    session.execute(
+        "insert into fleet.heartbeats (agent_id, created_at) values "
+        "(%s, now() - %s::interval), (%s, now() - %s::interval - interval '1 microsecond')",
+        (agent, retention, agent, retention),
+    )
+
+
+def test_a_row_exactly_at_the_retention_boundary_stays_and_one_a_microsecond_older_goes(
+    fleet, connect, agent
+):
+    session = connect(autocommit=False)
+    rows_around_the_boundary(session, agent, "30 days")
+
+    deleted = purge_batch(session, 100)
+    kept = session.execute("select now() - created_at from fleet.heartbeats").fetchall()
+    session.commit()
+
+    assert (deleted, kept) == (1, [(timedelta(days=30),)])
+
+
+def test_the_retention_comes_from_config(fleet, connect, agent):
     fleet.configure(heartbeat_retention=timedelta(days=8))
+    session = connect(autocommit=False)
+    rows_around_the_boundary(session, agent, "8 days")
 
-    deleted = purge_batch(db, 100)
+    deleted = purge_batch(session, 100)
+    kept = session.execute("select now() - created_at from fleet.heartbeats").fetchall()
+    session.commit()
 
-    assert deleted == 3  # 10, 9 and 8 days old (the 8-day one by its extra seconds)
+    assert (deleted, kept) == (1, [(timedelta(days=8),)])
 
 
 def test_the_default_batch_size_comes_from_config(fleet, db, agent):
@@ -104,9 +130,7 @@ def purge_step(db, batch, relation=None, after_time=None, after_key=None):
     ).fetchone()
 
 
-def test_a_step_continues_after_the_cursor_it_returned_and_leaves_rows_behind_it(
-    fleet, db, agent
-):
+def test_a_step_continues_after_the_cursor_it_returned_and_leaves_rows_behind_it(fleet, db, agent):
     fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
     action, relation, deleted, last_time, last_key, more_here, _ = purge_step(db, 10)
     # A row that arrives behind the cursor (a backdated import) is not this pass's business.

@@ -22,6 +22,7 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = (
+    "locks/0002.sql",
     "tables/config.v2.sql",
     "tables/job_runs.v2.sql",
     "tables/agent_events.v2.sql",
@@ -77,6 +78,7 @@ UPGRADE = (
 )
 
 DOWNGRADE = (
+    "locks/0002.sql",
     "teardown/0002.sql",
     "tables/heartbeats.v2.undo.sql",
     "tables/heartbeats.v1.sql",

@@ -7,7 +7,8 @@
 -- from the row by the registered column names (to_jsonb(new) ->> name), so it works for any
 -- id type; a registered online or offline value is recorded as 'online' or 'offline', any other
 -- value as itself. Like fleet.agents_record_transition, the NOTIFY carries only ids and is
--- skipped while the notification queue is over half full.
+-- skipped while the notification queue is
+-- fuller than fleet.config.notification_queue_limit.
 
 create or replace function fleet.adopted_agents_record_transition()
 returns trigger
@@ -48,7 +49,10 @@ begin
   )
   returning id into event_id;
 
-  if pg_notification_queue_usage() < 0.5 then
+  if pg_notification_queue_usage() < (
+    select c.notification_queue_limit
+    from fleet.config as c
+  ) then
     perform pg_notify(
       'fleet_agent_status',
       json_build_object('event_id', event_id, 'agent_id', to_jsonb(new) ->> registered.agent_id)::text

@@ -14,8 +14,9 @@
 -- The NOTIFY is a wake-up, not evidence: LISTEN needs no privilege, so any login can read the
 -- channel and send forged messages on it. It carries only ids ({"event_id", "agent_id"});
 -- a listener with rights reads fleet.agent_events. It is skipped while the notification queue
--- is over half full (a listener idle in a transaction pins the queue, and a full queue would
--- fail the COMMIT of the heartbeat that changed the status); the event row is the record.
+-- is fuller than fleet.config.notification_queue_limit (half, by default): a listener idle in
+-- a transaction pins the queue, and a full queue would fail the COMMIT of the heartbeat that
+-- changed the status; the event row is the record.
 --
 -- SECURITY DEFINER because whoever may update an agent need not be allowed to write events.
 
@@ -39,7 +40,10 @@ begin
   )
   returning id into event_id;
 
-  if pg_notification_queue_usage() < 0.5 then
+  if pg_notification_queue_usage() < (
+    select c.notification_queue_limit
+    from fleet.config as c
+  ) then
     perform pg_notify(
       'fleet_agent_status',
       json_build_object('event_id', event_id, 'agent_id', new.id)::text

@@ -6,9 +6,11 @@
 -- may be short after the interval was changed, or next to heartbeats_legacy). The partition is
 -- built as a table of its own, with a CHECK constraint that proves its range, filled with the
 -- default partition's rows of that range, and then ATTACHed: no scan of the new table, a scan
--- of the default partition only (which is meant to be empty or small), and only SHARE UPDATE
--- EXCLUSIVE on fleet.heartbeats, so inserts go on. Returns the partition's name and the rows
--- moved.
+-- of the default partition only (which is meant to be empty or small). CREATE TABLE ...
+-- PARTITION OF would hold ACCESS EXCLUSIVE on fleet.heartbeats, blocking readers too; this
+-- holds SHARE ROW EXCLUSIVE for a few milliseconds, so readers go on and writers pause (an
+-- insert routed to the default partition while its range shrinks would fail). Returns the
+-- partition's name and the rows moved.
 -- Internal: fleet.maintain_heartbeat_partitions calls it with lock_timeout capped.
 
 create or replace function fleet.create_heartbeat_partition(
@@ -46,6 +48,10 @@ begin
     and p.lower_bound > slot_start;
   table_name := fleet.heartbeat_partition_name(slot_start);
 
+  -- An INSERT routed to the default partition just before the ATTACH would fail its check
+  -- once the default's range shrinks; so writers pause for the few milliseconds this takes
+  -- (readers do not), and route afresh to the new partition afterwards.
+  lock table fleet.heartbeats in share row exclusive mode;
   execute format('create table fleet.%I (like fleet.heartbeats)', table_name);
   execute format(
     'alter table fleet.%I add constraint %I check (created_at >= %L and created_at < %L)',

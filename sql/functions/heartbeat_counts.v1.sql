@@ -62,14 +62,17 @@ begin
     else oldest_value::timestamp at time zone local_zone
   end;
 
+  -- pg_partition_tree lists nothing for a table that is not partitioned: count it alone.
   select
-    coalesce(sum(pg_total_relation_size(t.relid)), 0),
-    greatest(sum(c.reltuples) filter (where c.reltuples > 0), 0)::bigint,
-    count(*) filter (where t.isleaf and t.relid <> tables.heartbeats)
+    coalesce(sum(pg_total_relation_size(c.oid)), 0),
+    greatest(coalesce(sum(c.reltuples) filter (where c.reltuples > 0), 0), 0)::bigint,
+    count(*) filter (where t.isleaf and c.oid <> tables.heartbeats)
   into total_bytes, rows, partitions
-  from pg_partition_tree(tables.heartbeats) as t
-  join pg_class as c
-    on c.oid = t.relid;
+  from pg_class as c
+  left join pg_partition_tree(tables.heartbeats) as t
+    on t.relid = c.oid
+  where c.oid = tables.heartbeats
+    or t.relid is not null;
 
   rows_exact := rows_up_to <= 1000000;
   if rows_exact then

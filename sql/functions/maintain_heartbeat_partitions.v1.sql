@@ -8,14 +8,14 @@
 --      a history import (backdated rows from a plain INSERT ... SELECT) or rows that arrived
 --      while a partition was missing. Rows of slots already past the retention stay for the
 --      purge, and rows older than the first partition belong to heartbeats_legacy (the table as
---      it was before partitioning) once it is attached;
+--      it was before partitioning) as long as it exists;
 --   2. creates partitions until heartbeat_partitions_ahead intervals past now exist.
 -- The default partition catches any row no partition covers, so an insert never fails.
 --
--- Locks: a new partition is built as a table of its own, filled, and then ATTACHed, which takes
--- only SHARE UPDATE EXCLUSIVE on fleet.heartbeats (inserts go on) rather than the ACCESS
--- EXCLUSIVE that CREATE TABLE ... PARTITION OF takes. Every lock wait is capped at one second;
--- a partition that cannot be made now is made by the next run. Partition bounds are spliced
+-- Locks: a new partition is built as a table of its own, filled, and then ATTACHed
+-- (fleet.create_heartbeat_partition): readers go on, writers pause for milliseconds. Every lock
+-- wait is capped at one second; a partition that cannot be made now is made by the next run,
+-- which with a week made ahead is long before it matters. Partition bounds are spliced
 -- into the DDL as literals (DDL takes no parameters), printed under the pinned UTC and ISO
 -- settings of this function. Returns what it did, for the run log.
 
@@ -56,10 +56,16 @@ begin
   from fleet.config;
   cutoff := fleet.ago(settings.heartbeat_retention);
   horizon := now() + settings.heartbeat_partition_interval * settings.heartbeat_partitions_ahead;
-  select coalesce(
-    max(p.upper_bound) filter (where p.lower_bound = '-infinity'),
-    min(p.lower_bound)
-  )
+  -- Rows older than the first partition belong to heartbeats_legacy: where it is attached it
+  -- holds them; while it waits to be attached (revision 0002 without 0003) they wait in the
+  -- default partition for it. Once it has aged out and been dropped, any slot may be made.
+  select case
+    when to_regclass('fleet.heartbeats_legacy') is not null then coalesce(
+      max(p.upper_bound) filter (where p.lower_bound = '-infinity'),
+      min(p.lower_bound)
+    )
+    else '-infinity'
+  end
   into floor
   from fleet.heartbeat_partitions('fleet.heartbeats') as p
   where not p.is_default;
@@ -69,7 +75,7 @@ begin
     select distinct
       date_bin(settings.heartbeat_partition_interval, h.created_at, 'epoch') as aligned
     from fleet.heartbeats_default as h
-    where h.created_at >= coalesce(floor, '-infinity')
+    where h.created_at >= floor
       and h.created_at >= date_bin(settings.heartbeat_partition_interval, cutoff, 'epoch')
     order by 1
   loop

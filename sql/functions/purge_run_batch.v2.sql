@@ -106,10 +106,10 @@ begin
         'dropped_rows', (r.detail ->> 'dropped_rows')::bigint
           + case when step.action = 'dropped' then step.deleted else 0 end,
         'dropped_partitions', (r.detail -> 'dropped_partitions')
-          || case when step.action = 'dropped' then to_jsonb(array[step.worked_on::text])
+          || case when step.action = 'dropped' then to_jsonb(array[step.worked_on_name])
                   else '[]'::jsonb end,
         'deferred', coalesce(r.detail -> 'deferred', '[]')
-          || case when step.action = 'deferred' then to_jsonb(array[step.worked_on::text])
+          || case when step.action = 'deferred' then to_jsonb(array[step.worked_on_name])
                   else '[]'::jsonb end,
         'finished', to_jsonb(coalesce(finished, '{}')::oid[]),
         'cursor', case
@@ -129,7 +129,7 @@ begin
   progress := format(
     'cleanup-heartbeats run %s: step %s %s %s rows%s, %s so far%s',
     run.id, run_batches, step.action, step.deleted,
-    case when step.worked_on is not null then format(' (%s)', step.worked_on) else '' end,
+    case when step.worked_on_name is not null then format(' (%s)', step.worked_on_name) else '' end,
     run_deleted,
     case when backlog and not keep_going then ' (time budget spent, backlog left)' else '' end
   );

@@ -42,6 +42,7 @@ create or replace function fleet.purge_step(
 returns table (
   action text,
   worked_on regclass,
+  worked_on_name text,
   deleted bigint,
   last_time text,
   last_key text,
@@ -116,6 +117,7 @@ begin
         into deleted;
       end if;
       worked_on := relation;
+      worked_on_name := relation::text;
       more_here := false;
       begin
         perform set_config('lock_timeout', '1s', true);
@@ -136,17 +138,22 @@ begin
     end if;
   end if;
 
-  if not exists (
+  if relation is distinct from tables.heartbeats and not exists (
     select
     from pg_partition_tree(tables.heartbeats) as leaf
     where leaf.relid = purge_step.relation
       and leaf.isleaf
+  ) or exists (
+    select
+    from pg_partitioned_table as pt
+    where pt.partrelid = purge_step.relation
   ) then
     raise exception '% is not the heartbeats table or one of its partitions', relation
       using errcode = 'invalid_parameter_value';
   end if;
 
   worked_on := relation;
+  worked_on_name := relation::text;
   action := 'deleted';
   execute format(
     $sql$
@@ -216,6 +223,7 @@ grant execute
 comment on function fleet.purge_step(integer, regclass, text, text, regclass[], boolean) is
   'One bounded step of the heartbeat purge on the registered table: drops one wholly expired '
   'partition, or deletes at most batch expired rows from one table after the cursor. Returns '
-  'the action (dropped, deferred, deleted, done), the table worked on, rows deleted, the next '
+  'the action (dropped, deferred, deleted, done), the table worked on (and its name, which a '
+  'dropped table no longer has), rows deleted, the next '
   'cursor, whether more remain there and anywhere. Example: '
   'select * from fleet.purge_step(10000);';

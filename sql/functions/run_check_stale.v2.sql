@@ -149,7 +149,7 @@ begin
     get diagnostics marked = row_count;
     perform set_config('fleet.bulk_transition', '', true);
 
-    if marked > 0 and pg_notification_queue_usage() < 0.5 then
+    if marked > 0 and pg_notification_queue_usage() < settings.notification_queue_limit then
       perform pg_notify(
         'fleet_agent_status',
         json_build_object('run_id', run.id, 'reason', 'stale', 'events', marked)::text

@@ -10,6 +10,11 @@
 --   heartbeat_partitions_ahead  fleet.heartbeats is range-partitioned on created_at, one
 --                               partition per interval (UTC-aligned), created this many
 --                               intervals ahead by the jobs so an insert never lacks one
+--   notification_queue_limit    transitions are NOTIFYed only while the server's notification
+--                               queue is less full than this (pg_notification_queue_usage()):
+--                               a listener idle in a transaction pins the queue, and a full
+--                               queue fails the COMMIT of whatever sent a notification. The
+--                               fleet.agent_events row is the record; the NOTIFY is a wake-up
 
 alter table fleet.config
   add column heartbeat_payload_limit integer not null default 65536
@@ -23,7 +28,10 @@ alter table fleet.config
     check (heartbeat_partition_interval in (interval '1 hour', interval '1 day')),
   add column heartbeat_partitions_ahead integer not null default 7
     constraint config_heartbeat_partitions_ahead_between_2_and_400
-    check (heartbeat_partitions_ahead between 2 and 400);
+    check (heartbeat_partitions_ahead between 2 and 400),
+  add column notification_queue_limit double precision not null default 0.5
+    constraint config_notification_queue_limit_between_0_and_0_9
+    check (notification_queue_limit between 0 and 0.9);
 
 comment on column fleet.config.heartbeat_payload_limit is
   'Largest heartbeat payload accepted, in bytes (default 64 KiB).';
@@ -33,3 +41,5 @@ comment on column fleet.config.heartbeat_partition_interval is
   'Span of one fleet.heartbeats partition: 1 day (default) or 1 hour, aligned to UTC.';
 comment on column fleet.config.heartbeat_partitions_ahead is
   'How many partitions the jobs keep created ahead of now.';
+comment on column fleet.config.notification_queue_limit is
+  'Transitions are NOTIFYed only while pg_notification_queue_usage() is below this (0 disables).';

@@ -34,6 +34,10 @@ begin
                    'the upgrade again';
   end if;
 
+  -- Writers pause for the moment this takes: an insert routed to the default partition while
+  -- its range shrinks would fail its partition check.
+  lock table fleet.heartbeats in share row exclusive mode;
+
   select min(p.lower_bound)
   into first_partition
   from fleet.heartbeat_partitions('fleet.heartbeats') as p
