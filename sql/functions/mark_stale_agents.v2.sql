@@ -7,6 +7,8 @@
 -- registered name column, if any. A run that was skipped (another holds the job) or failed
 -- returns no rows and says why in a NOTICE or WARNING.
 
+-- v2 adds an optional argument and returns agent_id as text; every call v1 took still resolves.
+-- squawk-ignore ban-drop-function
 drop function if exists fleet.mark_stale_agents(text);
 
 create or replace function fleet.mark_stale_agents(

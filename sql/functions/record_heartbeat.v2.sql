@@ -15,6 +15,7 @@
 -- v2 is created anew (after DROP): it returns a row of the partitioned fleet.heartbeats, a
 -- different type from v1's table, which became heartbeats_legacy.
 
+-- squawk-ignore ban-drop-function
 drop function if exists fleet.record_heartbeat(uuid, jsonb);
 
 create function fleet.record_heartbeat(

@@ -27,6 +27,8 @@
 -- For fleetcron's own heartbeats table the run also keeps partitions created ahead; a failure
 -- there is recorded in the run's detail and never fails the check.
 
+-- v2 adds an optional argument; every call v1 took (positional or by name) still resolves.
+-- squawk-ignore ban-drop-function
 drop function if exists fleet.run_check_stale(text);
 
 create or replace function fleet.run_check_stale(

@@ -8,6 +8,8 @@
 -- created_at back to now(); a partitioned table's BEFORE trigger may not move a row to another
 -- partition, so fleet.heartbeats_touch_agents v2 does it after the insert.
 
+-- squawk-ignore ban-drop-function
 drop function fleet.purge_heartbeat_batch(integer, timestamptz, bigint);
 
+-- squawk-ignore ban-drop-function
 drop function fleet.heartbeats_use_database_clock();

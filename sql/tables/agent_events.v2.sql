@@ -9,7 +9,9 @@
 
 alter table fleet.agent_events
   add column agent_key text,
+  -- squawk-ignore ban-drop-not-null
   alter column agent_id drop not null,
+  -- squawk-ignore ban-drop-constraint
   drop constraint agent_events_agent_id_fkey;
 
 comment on column fleet.agent_events.agent_key is

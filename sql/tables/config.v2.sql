@@ -17,15 +17,19 @@
 --                               fleet.agent_events row is the record; the NOTIFY is a wake-up
 
 alter table fleet.config
+  -- Integers on purpose: each CHECK caps its column far below 2^31.
+  -- squawk-ignore prefer-bigint-over-int
   add column heartbeat_payload_limit integer not null default 65536
     constraint config_heartbeat_payload_limit_between_1_and_104857600
     check (heartbeat_payload_limit between 1 and 104857600),
+  -- squawk-ignore prefer-bigint-over-int
   add column stale_batch_size integer not null default 200000
     constraint config_stale_batch_size_between_1_and_10000000
     check (stale_batch_size between 1 and 10000000),
   add column heartbeat_partition_interval interval not null default interval '1 day'
     constraint config_heartbeat_partition_interval_is_1_hour_or_1_day
     check (heartbeat_partition_interval in (interval '1 hour', interval '1 day')),
+  -- squawk-ignore prefer-bigint-over-int
   add column heartbeat_partitions_ahead integer not null default 7
     constraint config_heartbeat_partitions_ahead_between_2_and_400
     check (heartbeat_partitions_ahead between 2 and 400),

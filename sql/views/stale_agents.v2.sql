@@ -3,6 +3,7 @@
 -- v2 reads the registered agents table through fleet.stale_agents_now(); agent_id is text
 -- (an adopted table's ids may be of any type), so the view is created anew.
 
+-- squawk-ignore ban-drop-view
 drop view fleet.stale_agents;
 
 create view fleet.stale_agents as
