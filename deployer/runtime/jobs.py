@@ -70,9 +70,12 @@ class DatabaseNotConfigured(RuntimeError):
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached, or stopped answering. ``reason`` is a short category
-    read from the SQLSTATE the server sent, else from the kind of client-side failure; never
-    the URL."""
+    """The database could not be reached, or stopped answering. ``reason`` is a short category,
+    never the URL. It comes from what kind of failure it was: psycopg's own connect timeout, the
+    SQLSTATE of an error inside a session, the server's FATAL message when it turned the
+    connection down (libpq reports no SQLSTATE for those), or libpq's message when no server
+    answered at all. Only the server's own words after "FATAL:" are read for the server's
+    reasons, so a refused setting whose name contains "timeout" is not taken for a timeout."""
 
     SQLSTATES: ClassVar[dict[str, str]] = {
         "28P01": "authentication failed",
@@ -82,9 +85,19 @@ class DatabaseUnavailable(RuntimeError):
         "57P01": "server shutting down",
         "57P02": "server shutting down",
         "57P03": "server starting up",
-        "08004": "server rejected the connection",
     }
-    # libpq's own messages for failures that never reached a server (no SQLSTATE).
+    # What the server says after "FATAL:" when it turns a connection down.
+    SERVER_REFUSALS = (
+        ("password authentication failed", "authentication failed"),
+        ("no pg_hba.conf entry", "authentication failed"),
+        ("role ", "authentication failed"),
+        ("database ", "database does not exist"),
+        ("too many", "too many connections"),
+        ("remaining connection slots", "too many connections"),
+        ("the database system is starting up", "server starting up"),
+        ("the database system is shutting down", "server shutting down"),
+    )
+    # libpq's own messages for failures that never reached a server.
     CLIENT_FAILURES = (
         ("connection refused", "connection refused"),
         ("could not translate host name", "unknown host"),
@@ -102,12 +115,21 @@ class DatabaseUnavailable(RuntimeError):
     def classify(cls, error: psycopg.OperationalError | None) -> str:
         if error is None:
             return "connection failed"
-        if error.sqlstate:
-            return cls.SQLSTATES.get(error.sqlstate, f"server refused ({error.sqlstate})")
         if isinstance(error, psycopg.errors.ConnectionTimeout):
             return "timeout"
+        if error.sqlstate:
+            return cls.SQLSTATES.get(error.sqlstate, f"server refused ({error.sqlstate})")
         text = str(error).lower()
-        return next((reason for needle, reason in cls.CLIENT_FAILURES if needle in text), "")
+        if "fatal:" in text:
+            server_says = text.split("fatal:", 1)[1].strip()
+            return next(
+                (reason for start, reason in cls.SERVER_REFUSALS if server_says.startswith(start)),
+                "server refused the connection",
+            )
+        return next(
+            (reason for needle, reason in cls.CLIENT_FAILURES if needle in text),
+            "connection failed",
+        )
 
 
 class SchemaMissing(RuntimeError):
