@@ -39,12 +39,40 @@ def test_no_fleet_routine_is_executable_by_public(db):
     assert executable == []
 
 
-def test_every_security_definer_routine_pins_its_search_path(db):
-    definers = [row for row in fleet_routines(db) if row[2]]
+PROCEDURE = (
+    "fleet.purge_old_heartbeats_all(integer,interval,text,bigint,text,bigint,integer,boolean)"
+)
+# Routines a fleet role may execute that deliberately run with the caller's rights: the
+# procedure (a procedure that COMMITs cannot be SECURITY DEFINER) and a pure time helper that
+# touches no table.
+CALLERS_RIGHTS = {PROCEDURE, "fleet.ago(interval)"}
 
-    assert len(definers) >= 10
-    for name, _, _, config in definers:
-        assert config[0] == "search_path=pg_catalog, pg_temp", name
+
+def test_every_function_pins_its_search_path_so_only_the_procedure_is_left_for_the_advisor(db):
+    """Supabase's Security Advisor, lint 0011: a function whose proconfig has no search_path."""
+    unpinned = [
+        name
+        for name, kind, _, config in fleet_routines(db)
+        if kind != "p" and "search_path=pg_catalog, pg_temp" not in (config or [])
+    ]
+    procedures = [name for name, kind, _, config in fleet_routines(db) if kind == "p"]
+
+    assert unpinned == []
+    assert procedures == [PROCEDURE]
+
+
+def test_every_routine_a_fleet_role_may_run_acts_with_its_owners_rights_unless_listed(db):
+    runnable = db.execute(
+        "select p.oid::regprocedure::text, p.prosecdef from pg_proc as p "
+        "where p.pronamespace = 'fleet'::regnamespace "
+        "and (has_function_privilege('fleet_cron', p.oid, 'execute') "
+        "  or has_function_privilege('fleet_agent', p.oid, 'execute')) order by 1"
+    ).fetchall()
+
+    callers_rights = {name for name, definer in runnable if not definer}
+    assert callers_rights == CALLERS_RIGHTS
+    assert len(runnable) > len(CALLERS_RIGHTS)
+    assert "fleet.purge_run_batch(bigint,uuid)" in {name for name, _ in runnable}
 
 
 def test_the_cleanup_procedure_runs_with_its_callers_rights_so_it_may_commit(db):
