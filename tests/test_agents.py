@@ -163,6 +163,22 @@ def test_last_heartbeat_never_moves_backwards(fleet):
     assert fleet.agent(agent_id)["last_heartbeat"] == newest
 
 
+def test_a_fresh_but_older_heartbeat_brings_an_agent_online_without_moving_it_back(fleet, db):
+    agent_id = fleet.register("edge-1")
+    fleet.heartbeat(agent_id)
+    db.execute(
+        "update fleet.agents set status = 'offline', "
+        "last_heartbeat = now() - interval '30 seconds' where id = %s",
+        (agent_id,),
+    )
+    newest = fleet.agent(agent_id)["last_heartbeat"]
+
+    fleet.old_heartbeats(agent_id, timedelta(minutes=1))
+
+    agent = fleet.agent(agent_id)
+    assert (agent["status"], agent["last_heartbeat"]) == ("online", newest)
+
+
 def test_importing_old_history_does_not_bring_an_agent_online(fleet):
     agent_id = fleet.register("edge-1")
 

@@ -57,12 +57,14 @@ def test_an_agent_that_never_sent_a_heartbeat_is_left_alone(fleet, db):
 
 
 def test_an_offline_agent_is_not_marked_again(fleet, db):
-    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
-    mark_stale_agents(db)
+    agent_id = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    run_check_stale(db)
+    changed_at = fleet.agent(agent_id)["status_changed_at"]
 
-    second = mark_stale_agents(db)
+    _, outcome, marked, _ = run_check_stale(db)
 
-    assert second == []
+    assert (outcome, marked) == ("ok", 0)
+    assert fleet.agent(agent_id)["status_changed_at"] == changed_at
     assert len([e for e in fleet.events() if e["reason"] == "stale"]) == 1
 
 

@@ -178,3 +178,13 @@ def test_without_psycopg_errors_leaking_the_connection_string(api, monkeypatch, 
 
     assert response.status == 503
     assert "s3cret-pass" not in repr(response.body) + capfd.readouterr().out
+
+
+def test_check_stale_runs_under_its_statement_timeout(api, slow_check, monkeypatch):
+    monkeypatch.setattr(jobs, "CHECK_STALE_STATEMENT_TIMEOUT_SECONDS", 1)
+
+    response = api.call(CHECK_STALE)
+
+    [run] = slow_check.runs()
+    assert (response.status, response.body["sqlstate"]) == (500, "57014")
+    assert (run["outcome"], run["rows_affected"]) == ("error", 0)

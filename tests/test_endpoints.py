@@ -4,9 +4,12 @@ The endpoints log in as a role whose only privilege is fleet_cron. Every test th
 database runs twice: straight to the server, and through a real PgBouncer in transaction mode.
 """
 
+import ast
+import inspect
 import json
 import re
 import socket
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +17,7 @@ from datetime import timedelta
 
 import pytest
 
+from deployer.runtime import endpoint
 from tests.conftest import CRON_SECRET
 
 CHECK_STALE = "/api/cron/check-stale"
@@ -397,3 +401,18 @@ def test_each_request_writes_one_json_log_line(api, fleet, capfd):
         ("cron.unauthorized", 401),
     ]
     assert lines[0]["run_id"] == fleet.runs()[0]["id"]
+
+
+def test_the_secret_is_compared_in_constant_time():
+    """A timing side channel cannot be observed reliably in a test, so this reads the code:
+    the Authorization header reaches the secret only through hmac.compare_digest."""
+    source = inspect.getsource(endpoint._bearer_matches)
+    tree = ast.parse(textwrap.dedent(source))
+
+    calls = {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    comparisons = [node for node in ast.walk(tree) if isinstance(node, ast.Compare)]
+    assert "hmac.compare_digest" in calls
+    assert all(
+        "secret" not in ast.unparse(node) and "given" not in ast.unparse(node)
+        for node in comparisons
+    )

@@ -433,3 +433,16 @@ def test_a_skipped_run_reports_no_backlog_value(fleet, db, agent):
     report = fleet.purge_all()
 
     assert (report["outcome"], report["deleted"], report["backlog"]) == ("skipped", 0, None)
+
+
+def test_pruning_never_deletes_a_run_still_running(fleet, db, agent):
+    fleet.configure(job_run_retention=timedelta(days=1))
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, outcome, started_at, deadline, "
+        "lease_token, backend_pid) values ('check-stale', 'cli', 'running', "
+        "now() - interval '3 days', now() + interval '1 minute', gen_random_uuid(), 1)"
+    )
+
+    db.execute("select * from fleet.prune_run_log()")
+
+    assert [run["outcome"] for run in fleet.runs()] == ["running"]
