@@ -2,9 +2,19 @@
 
 The CLI uses it when no DATABASE_URL is given, and the tests start one per session. initdb and
 postgres refuse to run as root, so when we are root every server command runs as the
-unprivileged ``postgres`` account (``runuser``) inside a directory that account owns.
-The server listens on 127.0.0.1 only, on a free port, with password (SCRAM) authentication so
-that the URLs it hands out look like real ones.
+unprivileged ``postgres`` account (``runuser``). The server listens on 127.0.0.1 only, with
+password (SCRAM) authentication so that the URLs it hands out look like real ones, and keeps
+its port from one start to the next: a DATABASE_URL exported from ``fleetcron local url`` stays
+valid unless another program took the port meanwhile.
+
+As root, the server account is not trusted with anything root writes. The state directory
+(``home``) belongs to root, mode 0711, and holds what root writes: ``server.json`` (port and
+password, 0600), ``fleetcron.conf`` (the settings, included by absolute path), ``server.log``
+and, during initdb only, ``initdb.pw``. Only ``home/data`` belongs to the server account, and
+root never writes inside it: the one line it adds to ``postgresql.conf`` is written by the server
+account itself. Root's files are written to a fresh name (O_EXCL, O_NOFOLLOW) and renamed into
+place, so a link planted under an old name is replaced, never followed. A state directory that
+is a symlink or belongs to anyone else is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +36,10 @@ SERVER_ACCOUNT = "postgres"
 SUPERUSER = "postgres"
 DEFAULT_DATABASE = "fleetcron"
 STATE_FILE = "server.json"
+SETTINGS_FILE = "fleetcron.conf"
+LOG_FILE = "server.log"
+# initdb reads the superuser password from a file; it exists only while initdb runs.
+INITDB_INPUT = "initdb.pw"
 
 # Safe only because the server is throwaway: a crash may lose recent commits, never matters.
 THROWAWAY_SETTINGS = {
@@ -124,7 +139,11 @@ class LocalPostgres:
 
     @property
     def log_file(self) -> Path:
-        return self.home / "server.log"
+        return self.home / LOG_FILE
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / SETTINGS_FILE
 
     def url(
         self, dbname: str = DEFAULT_DATABASE, user: str | None = None, password: str | None = None
@@ -152,13 +171,18 @@ class LocalPostgres:
         """
         bindir = bindir or find_bindir()
         home = Path(home) if home else Path(tempfile.mkdtemp(prefix="fleetcron-pg-"))
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         _check_ownership(home)
+        # As root, the server account may pass through (to data/ and the files it reads) but
+        # not list or write; otherwise the folder is ours alone.
+        home.chmod(0o711 if os.geteuid() == 0 else 0o700)
         _check_reachable_by_server_account(home)
-        _hand_to_server_account(home)
         # A data folder without a state file is what an interrupted initdb leaves behind.
         if (home / "data").exists() and not (home / STATE_FILE).exists():
             shutil.rmtree(home / "data")
+        (home / "data").mkdir(mode=0o700)
+        _hand_to_server_account(home / "data")
+        os.close(_create_file(home / LOG_FILE, for_server_account=True))  # pg_ctl appends
         if pg_cron_database and not pg_cron_available(bindir):
             pg_cron_database = None
         server = cls(
@@ -203,11 +227,15 @@ class LocalPostgres:
 
     @classmethod
     def discard(cls, home: Path) -> None:
-        """Stop and delete whatever local server ``home`` holds, even a half-made one."""
+        """Stop and delete whatever local server ``home`` holds, even a half-made one.
+
+        Also one whose folder the server account owns (earlier fleetcron versions made them so):
+        deleting is safe, as rmtree never follows links and pg_ctl runs as that account.
+        """
         home = Path(home)
         if not home.exists():
             return
-        _check_ownership(home)
+        _check_ownership(home, or_server_account=True)
         data_dir = home / "data"
         if (data_dir / "postmaster.pid").exists():
             subprocess.run(
@@ -225,12 +253,14 @@ class LocalPostgres:
             "password": self.password,
             "pg_cron_database": self.pg_cron_database,
         }
-        state_file = self.home / STATE_FILE
-        state_file.write_text(json.dumps(state, indent=2))
-        state_file.chmod(0o600)
+        _write_file(self.home / STATE_FILE, json.dumps(state, indent=2))
 
     def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it accepts connections.
+
+        It keeps its port; only when another program holds that port does it move to a free
+        one (``port`` then differs from before, which callers tell the user).
+        """
         if self.is_running():
             return
         if not _port_is_free(self.port):
@@ -249,8 +279,12 @@ class LocalPostgres:
             "start",
         )
         self._create_database(DEFAULT_DATABASE)
-        if self.pg_cron_database and self.pg_cron_database != DEFAULT_DATABASE:
+        if self.pg_cron_database:
             self._create_database(self.pg_cron_database)
+            # Preloading pg_cron is not enough: its schema must exist in cron.database_name
+            # before anything can be scheduled, and only a superuser may create it. Here we are
+            # that superuser, so `fleetcron schedule install` works on the first try.
+            self._run_sql(self.pg_cron_database, "create extension if not exists pg_cron")
 
     def stop(self) -> None:
         if self.is_running():
@@ -276,9 +310,8 @@ class LocalPostgres:
     # -- internals -------------------------------------------------------------------------
 
     def _initdb(self) -> None:
-        password_file = self.home / "initdb.pw"
-        password_file.write_text(self.password + "\n")
-        _hand_to_server_account(password_file)
+        password_file = self.home / INITDB_INPUT
+        _write_file(password_file, self.password + "\n", for_server_account=True)
         try:
             self._server_command(
                 "initdb",
@@ -314,37 +347,67 @@ class LocalPostgres:
                 "max_worker_processes": "20",
             }
         lines = [f"{name} = {value}" for name, value in settings.items()]
-        conf = self.data_dir / "fleetcron.conf"
-        conf.write_text("# Written by fleetcron's local server helper.\n" + "\n".join(lines) + "\n")
-        _hand_to_server_account(conf)
-        main_conf = self.data_dir / "postgresql.conf"
-        include = "include = 'fleetcron.conf'"
-        if include not in main_conf.read_text():
-            with main_conf.open("a") as handle:
-                handle.write(f"\n{include}\n")
+        text = "# Written by fleetcron's local server helper.\n" + "\n".join(lines) + "\n"
+        # Readable by the server account (it holds no secret); written and owned by us.
+        _write_file(self.settings_file, text, mode=0o644)
+        self._include_settings()
+
+    def _include_settings(self) -> None:
+        """Make postgresql.conf include our settings file, once. The server account writes
+        inside its own data folder itself, so nothing it planted there is followed as root."""
+        include = "include = '{}'".format(str(self.settings_file).replace("'", "''"))
+        append_once = 'grep -qxF "$1" "$2" || printf "\n%s\n" "$1" >> "$2"'
+        self._server_command_line(
+            ["sh", "-c", append_once, "sh", include, str(self.data_dir / "postgresql.conf")]
+        )
 
     def _create_database(self, dbname: str) -> None:
-        import psycopg  # imported late: the rest of this module needs no driver
+        from psycopg import sql  # imported late: the rest of this module needs no driver
 
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            exists = conn.execute(
-                "select 1 from pg_database where datname = %s", (dbname,)
-            ).fetchone()
-            if not exists:
-                conn.execute(f'create database "{dbname}"')
+        exists = self._run_sql(
+            "postgres", "select 1 from pg_catalog.pg_database where datname = %s", (dbname,)
+        )
+        if not exists:
+            # CREATE DATABASE cannot run inside a transaction, so not under db.pinned.
+            self._run_sql(
+                "postgres", sql.SQL("create database {}").format(sql.Identifier(dbname)), pin=False
+            )
+
+    def _run_sql(
+        self, dbname: str, query: object, params: tuple = (), *, pin: bool = True
+    ) -> list[tuple]:
+        import psycopg
+
+        from deployer.runtime import db
+
+        with psycopg.connect(self.url(dbname), autocommit=True) as conn:
+            if not pin:
+                conn.execute(query)
+                return []
+            with db.pinned(conn):
+                cursor = conn.execute(query, params)
+                return cursor.fetchall() if cursor.description else []
 
     def _server_command(self, program: str, *args: str) -> None:
-        command = _as_server_account([str(self.bindir / program), *args])
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.home)
+        self._server_command_line([str(self.bindir / program), *args], program=program)
+
+    def _server_command_line(self, command: list[str], *, program: str | None = None) -> None:
+        result = subprocess.run(
+            _as_server_account(command), capture_output=True, text=True, cwd=self.home
+        )
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             hint = f" (server log: {self.log_file})" if program == "pg_ctl" else ""
             last = detail[-1] if detail else f"exit {result.returncode}"
-            raise LocalPostgresError(f"{program} failed: {last}{hint}")
+            raise LocalPostgresError(f"{program or command[0]} failed: {last}{hint}")
 
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # PostgreSQL listens with SO_REUSEADDR, so the connections of its last run that linger
+        # in TIME_WAIT do not keep it from its port. Probing without it would call the port
+        # taken for a minute after every stop, and move the server for no reason.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -368,14 +431,28 @@ def _as_server_account(command: list[str]) -> list[str]:
     return ["runuser", "-u", _server_account().pw_name, "--", *command]
 
 
-def _check_ownership(home: Path) -> None:
-    """Refuse a folder that is a symlink or belongs to a stranger (e.g. planted in /var/tmp)."""
-    info = home.lstat()
+def _check_ownership(path: Path, *, or_server_account: bool = False) -> None:
+    """Refuse a state folder or file that is a symlink or that anyone else owns: planted in
+    /var/tmp by another user, or, as root, by the server account itself."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise LocalPostgresError(f"{path} is not ours: it is a symlink")
     owners = {os.geteuid()}
-    if os.geteuid() == 0:
+    if or_server_account and os.geteuid() == 0:
         owners.add(_server_account().pw_uid)
-    if home.is_symlink() or info.st_uid not in owners:
-        raise LocalPostgresError(f"{home} is not ours (a symlink, or owned by another user)")
+    if info.st_uid not in owners:
+        owner = _user_name(info.st_uid)
+        raise LocalPostgresError(
+            f"{path} is not ours: it belongs to {owner}, not {_user_name(os.geteuid())}; "
+            "remove it with: fleetcron local destroy"
+        )
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _check_reachable_by_server_account(home: Path) -> None:
@@ -393,9 +470,40 @@ def _check_reachable_by_server_account(home: Path) -> None:
             )
 
 
-def _hand_to_server_account(path: Path) -> None:
-    """As root, give ``path`` to the server account; otherwise keep it private to us."""
+def _hand_to_server_account(folder: Path) -> None:
+    """As root, give a folder we just made to the server account; otherwise keep it private."""
     if os.geteuid() == 0:
         account = _server_account()
-        os.chown(path, account.pw_uid, account.pw_gid)
-    path.chmod(0o700 if path.is_dir() else 0o600)
+        os.chown(folder, account.pw_uid, account.pw_gid, follow_symlinks=False)
+    folder.chmod(0o700)
+
+
+def _write_file(
+    path: Path, text: str, *, mode: int = 0o600, for_server_account: bool = False
+) -> None:
+    """Replace ``path`` with ``text`` without following a link planted under its name: write a
+    fresh file (O_EXCL, O_NOFOLLOW) beside it, then rename it over the old name."""
+    fresh = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    descriptor = _create_file(fresh, mode=mode, for_server_account=for_server_account)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        fresh.replace(path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+
+
+def _create_file(path: Path, *, mode: int = 0o600, for_server_account: bool = False) -> int:
+    """Create ``path`` as a new file (never through a link); as root, for the server account
+    when it must write or read it. Returns the open descriptor; an existing file is kept."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        _check_ownership(path, or_server_account=for_server_account)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    os.fchmod(descriptor, mode)  # not narrowed by the umask
+    if for_server_account and os.geteuid() == 0:
+        account = _server_account()
+        os.fchown(descriptor, account.pw_uid, account.pw_gid)
+    return descriptor

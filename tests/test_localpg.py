@@ -3,6 +3,9 @@
 import json
 import os
 import pwd
+import shutil
+import socket
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -104,3 +107,76 @@ def test_discard_removes_a_running_server_even_without_its_state(home):
     assert not home.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(server.url(), connect_timeout=2)
+
+
+# -- as root, the server account is not trusted with root's writes ---------------------------
+
+as_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the attack is the postgres account against root; CI runs as root"
+)
+
+
+def as_server_account(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["runuser", "-u", "postgres", "--", *command], capture_output=True)
+
+
+@pytest.fixture
+def victim():
+    """A file of root's, outside any state directory, that no local-server step may touch."""
+    folder = Path(tempfile.mkdtemp())
+    path = folder / "precious"
+    path.write_text("precious\n")
+    path.chmod(0o644)
+    yield path
+    shutil.rmtree(folder)
+
+
+def untouched(path: Path) -> bool:
+    info = path.stat()
+    return path.read_text() == "precious\n" and (info.st_uid, info.st_mode & 0o777) == (0, 0o644)
+
+
+@as_root
+def test_as_root_links_the_server_account_plants_in_the_state_dir_are_never_followed(home, victim):
+    server = LocalPostgres.create(home, pg_cron_database=None)
+    server.start()
+    server.stop()
+    for planted in (
+        home / "initdb.pw",
+        home / "fleetcron.conf",
+        home / "server.json.tmp",
+        server.data_dir / "fleetcron.conf",
+        server.data_dir / "postgresql.auto.conf.tmp",
+    ):
+        as_server_account("ln", "-sfn", str(victim), str(planted))
+
+    with socket.socket() as squatter:  # a taken port makes start rewrite the settings
+        squatter.bind(("127.0.0.1", server.port))
+        squatter.listen()
+        again = LocalPostgres.load(home)
+        again.start()
+    again.stop()
+
+    assert untouched(victim)
+
+
+@as_root
+def test_as_root_a_state_dir_owned_by_the_server_account_is_refused(home, victim):
+    as_server_account("mkdir", "-m", "0755", str(home))
+    as_server_account("ln", "-s", str(victim), str(home / "initdb.pw"))
+
+    with pytest.raises(LocalPostgresError, match="belongs to postgres"):
+        LocalPostgres.create(home, pg_cron_database=None)
+
+    assert untouched(victim)
+    assert (home / "initdb.pw").is_symlink()
+
+
+@as_root
+def test_as_root_the_state_dir_is_roots_and_only_the_data_dir_is_the_server_accounts(home):
+    server = LocalPostgres.create(home, pg_cron_database=None)
+
+    postgres = pwd.getpwnam("postgres").pw_uid
+    assert home.stat().st_uid == 0
+    assert (home / STATE_FILE).stat().st_uid == 0
+    assert server.data_dir.stat().st_uid == postgres
