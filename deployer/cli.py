@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import secrets
 import sys
 import time
@@ -14,27 +16,52 @@ import click
 import psycopg
 import sqlalchemy.exc
 from alembic.util import CommandError
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from deployer import demo as demo_scenario
 from deployer import doctor as doctor_checks
-from deployer import migrate, status, vercel_config
+from deployer import migrate, status, terminal, vercel_config
 from deployer.localpg import LocalPostgres, LocalPostgresError, default_home
 from deployer.paths import PROJECT_ROOT
 from deployer.runtime import db, dburl, jobs
+from deployer.runtime.endpoint import DEFAULT_PURGE_TIME_BUDGET_SECONDS
 from deployer.serve import make_server
+from deployer.terminal import plain
 
-console = Console()
-errors = Console(stderr=True)
+# Outside a terminal (a pipe, a CI log) these never wrap: see deployer/terminal.py.
+console = terminal.console()
+errors = terminal.console(stderr=True)
+
+
+def print_error(message: str) -> None:
+    """``error: message`` on one line of stderr; the message is shown as plain text."""
+    errors.print(Text.assemble(("error:", "bold red"), " ", plain(message)), soft_wrap=True)
 
 
 class UserError(click.ClickException):
     """A problem the user can fix, shown as one line without a traceback."""
 
     def show(self, file=None) -> None:
-        errors.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
+        print_error(self.message)
+
+
+class OneLineUsageError(click.UsageError):
+    """click's usage error (usage, hint, blank line, error) as the one line the README promises."""
+
+    @classmethod
+    def of(cls, error: click.UsageError) -> OneLineUsageError:
+        return error if isinstance(error, cls) else cls(error.format_message(), error.ctx)
+
+    def show(self, file=None) -> None:
+        where = f" (see: {self.ctx.command_path} --help)" if self.ctx else ""
+        print_error(self.format_message() + where)
+
+
+# libpq reports what the server refused after "FATAL:"; without one, no server answered.
+SERVER_REFUSED = re.compile(r"FATAL:\s+(.*)")
+ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 
 
 def explain(error: Exception) -> str:
@@ -42,12 +69,24 @@ def explain(error: Exception) -> str:
     if isinstance(error, psycopg.OperationalError) and not isinstance(
         error, psycopg.errors.QueryCanceled
     ):
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+        text = ERRNO.sub("", str(error).strip())
+        if refused := SERVER_REFUSED.findall(text):
+            # Reached, and turned away: a password, a role or a database name is wrong.
+            return f"the database refused the connection: {refused[-1].strip()}"
+        first = text.splitlines()[0] if text else "no answer"
         return f"cannot reach the database: {first}"
-    if isinstance(error, psycopg.errors.InvalidSchemaName | psycopg.errors.UndefinedTable):
+    if isinstance(error, jobs.DatabaseUnavailable) and isinstance(
+        error.__context__, psycopg.OperationalError
+    ):
+        return explain(error.__context__)  # the driver's words: refused, or unreachable
+    if isinstance(error, psycopg.errors.InvalidSchemaName | psycopg.errors.UndefinedTable) or (
+        isinstance(error, jobs.SchemaMissing) and error.sqlstate == "3F000"
+    ):
         return "this database has no fleetcron schema yet; run: fleetcron db upgrade"
-    if isinstance(error, psycopg.errors.UndefinedFunction):
+    if isinstance(error, psycopg.errors.UndefinedFunction | jobs.SchemaMissing):
         return "this database's fleetcron schema is out of date; run: fleetcron db upgrade"
+    if isinstance(error, jobs.JobFailed):
+        return f"{error.job} failed (run {error.run_id}, SQLSTATE {error.sqlstate}): {error}"
     if isinstance(error, psycopg.Error):
         diag = error.diag
         text = diag.message_primary or str(error).strip().splitlines()[0]
@@ -59,9 +98,21 @@ def explain(error: Exception) -> str:
 class FleetcronGroup(click.Group):
     """Turns the errors a user can meet into one clear line and a non-zero exit."""
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # "fleetcron" alone prints the help
+        except click.UsageError as error:
+            raise OneLineUsageError.of(error) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:  # from a subcommand's arguments and options
+            raise OneLineUsageError.of(error) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except (
@@ -71,6 +122,8 @@ class FleetcronGroup(click.Group):
             jobs.UnknownJob,
             jobs.DatabaseUnavailable,
             jobs.DatabaseNotConfigured,
+            jobs.SchemaMissing,
+            jobs.JobFailed,
             vercel_config.VercelConfigError,
             CommandError,
             OSError,
@@ -88,21 +141,52 @@ class Settings:
 
     def url(self) -> str:
         """The database to work on: --database-url, DATABASE_URL, POSTGRES_URL, or the local one."""
+        # The runtime would quietly use its default for a bad value; here it is an error.
+        if problem := doctor_checks.connect_timeout_problem(os.environ):
+            raise UserError(problem)
         url = self.database_url or dburl.from_environment()
         if url:
-            dburl.normalize(url)  # refuse a malformed URL before anything else happens
+            # Refuse a malformed URL before anything else happens.
+            if problem := doctor_checks.database_url_problem(url):
+                raise UserError(problem)
+            dburl.normalize(url)
             return url
-        server = local_server(start=True)
-        errors.print(f"[dim]no DATABASE_URL: using the local PostgreSQL on port {server.port}[/]")
+        server = local_server()
+        errors.print(
+            f"no DATABASE_URL: using the local PostgreSQL on port {server.port}", style="dim"
+        )
         return server.url()
 
 
-def local_server(*, start: bool) -> LocalPostgres:
+def local_server() -> LocalPostgres:
+    """The local server, created on first use and started; says so if it had to move."""
     home = default_home()
     server = LocalPostgres.load(home) or LocalPostgres.create(home)
-    if start:
-        server.start()
+    port = server.port
+    server.start()
+    if server.port != port:
+        errors.print(
+            f"port {port} is taken: the local PostgreSQL moved to port {server.port}; "
+            "a DATABASE_URL exported before needs: export DATABASE_URL=$(fleetcron local url)",
+            style="yellow",
+            soft_wrap=True,
+        )
     return server
+
+
+def _remember_database_url(ctx: click.Context, _param, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Settings).database_url = value
+
+
+# Accepted after any command that uses a database too (fleetcron status --database-url URL).
+database_url_option = click.option(
+    "--database-url",
+    metavar="URL",
+    expose_value=False,
+    callback=_remember_database_url,
+    help="PostgreSQL URL. Default: $DATABASE_URL, else $POSTGRES_URL, else the local server.",
+)
 
 
 @click.group(cls=FleetcronGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,6 +217,7 @@ def database() -> None:
 
 @database.command()
 @click.argument("revision", default="head")
+@database_url_option
 @click.pass_obj
 def upgrade(settings: Settings, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
@@ -141,8 +226,13 @@ def upgrade(settings: Settings, revision: str) -> None:
     console.print(f"database at revision [bold]{_current(url) or 'base'}[/]")
 
 
-@database.command(short_help="Undo migrations down to REVISION.")
+# ignore_unknown_options: a relative revision such as -1 is an argument, not an option.
+@database.command(
+    short_help="Undo migrations down to REVISION.",
+    context_settings={"ignore_unknown_options": True},
+)
 @click.argument("revision")
+@database_url_option
 @click.pass_obj
 def downgrade(settings: Settings, revision: str) -> None:
     """Undo migrations down to REVISION (e.g. -1, or base to remove everything)."""
@@ -152,6 +242,7 @@ def downgrade(settings: Settings, revision: str) -> None:
 
 
 @database.command()
+@database_url_option
 @click.pass_obj
 def current(settings: Settings) -> None:
     """Show the database's revision and whether it is at head."""
@@ -172,7 +263,7 @@ def offline_sql(revisions: str, downgrade_: bool) -> None:
 
 
 def _current(url: str) -> str | None:
-    with db.connect(url) as conn:
+    with db.connect(url) as conn, db.pinned(conn):
         return migrate.current(conn)
 
 
@@ -190,26 +281,68 @@ def positive_seconds(_ctx, _param, value: float | None) -> timedelta | None:
 @main.command()
 @click.argument("job", type=click.Choice(jobs.JOBS))
 @click.option(
-    "--batch", type=click.IntRange(1, 1_000_000), help="Rows per batch, 1 to 1,000,000 (cleanup)."
+    "--batch",
+    type=click.IntRange(1, 1_000_000),
+    help="Rows per batch (cleanup-heartbeats), or at most this many agents marked "
+    "(check-stale); 1 to 1,000,000.",
 )
 @click.option(
     "--time-budget",
     type=float,
     callback=positive_seconds,
     metavar="SECONDS",
-    help="Stop starting new batches after this long (cleanup).",
+    help="Stop starting new batches after this long (cleanup). "
+    f"Default: ${doctor_checks.PURGE_TIME_BUDGET_VARIABLE}, as the endpoint uses it.",
 )
+@database_url_option
 @click.pass_obj
 def run(settings: Settings, job: str, batch: int | None, time_budget: timedelta | None) -> None:
     """Run JOB once, by the same path the Vercel endpoints take."""
     url = settings.url()
     if job == jobs.CHECK_STALE:
-        result = jobs.run(url, job, triggered_by="cli")
+        _refuse_what_check_stale_would_ignore(url, batch, time_budget)
+        result = jobs.run(url, job, triggered_by="cli", batch=batch)
     else:
-        result = _run_cleanup_with_progress(url, batch, time_budget)
+        result = _run_cleanup_with_progress(url, batch, time_budget or _purge_budget_setting())
     _print_result(result)
     if result.outcome == "error":
         sys.exit(1)
+
+
+def _refuse_what_check_stale_would_ignore(
+    url: str, batch: int | None, time_budget: timedelta | None
+) -> None:
+    """An option the job would not use is refused, not silently dropped."""
+    if time_budget is not None:
+        raise UserError(
+            "--time-budget is for cleanup-heartbeats; check-stale is one statement, bounded by "
+            f"a {jobs.CHECK_STALE_STATEMENT_TIMEOUT_SECONDS} s statement_timeout"
+        )
+    if batch is not None and not _check_stale_takes_a_batch(url):
+        raise UserError(
+            "--batch is for cleanup-heartbeats here: this database's check-stale marks every "
+            "stale agent in one run (fleet.run_check_stale has no batch argument; "
+            "fleetcron db upgrade adds it)"
+        )
+
+
+def _check_stale_takes_a_batch(url: str) -> bool:
+    """Whether the schema's check-stale can mark at most a batch of agents per run."""
+    with db.connect(url) as conn, db.pinned(conn):
+        return conn.execute(
+            "select exists (select from pg_catalog.pg_proc "
+            "where pronamespace = pg_catalog.to_regnamespace('fleet')::pg_catalog.oid "
+            "and proname = 'run_check_stale' and 'batch' = any (proargnames))"
+        ).fetchone()[0]
+
+
+def _purge_budget_setting() -> timedelta | None:
+    """FLEETCRON_PURGE_TIME_BUDGET_SECONDS, as the endpoint reads it; a bad value is an error
+    here, where the endpoint would quietly fall back to its default."""
+    if problem := doctor_checks.purge_budget_problem(os.environ):
+        raise UserError(f"{problem}; set it to seconds, e.g. 240, or unset it")
+    raw = os.environ.get(doctor_checks.PURGE_TIME_BUDGET_VARIABLE)
+    return timedelta(seconds=float(raw)) if raw else None
 
 
 def _run_cleanup_with_progress(
@@ -247,6 +380,7 @@ def _run_cleanup_with_progress(
                 batch=batch,
                 time_budget=time_budget,
                 on_progress=update,
+                deadline_seconds=_cleanup_deadline(time_budget),
             )
         except (KeyboardInterrupt, psycopg.errors.QueryCanceled):
             deleted = int(progress.tasks[0].completed)
@@ -254,6 +388,15 @@ def _run_cleanup_with_progress(
                 f"interrupted after {deleted:,} rows: the batches that committed stay deleted, "
                 "the run is recorded as error, and the next run picks up the rest"
             ) from None
+
+
+def _cleanup_deadline(time_budget: timedelta | None) -> float | None:
+    """The client's deadline for a budget longer than the endpoint's: the same margin past it
+    (a run by hand may take longer than a function may live)."""
+    if time_budget is None:
+        return None
+    margin = jobs.DEADLINE_SECONDS[jobs.CLEANUP_HEARTBEATS] - DEFAULT_PURGE_TIME_BUDGET_SECONDS
+    return max(time_budget.total_seconds() + margin, jobs.DEADLINE_SECONDS[jobs.CLEANUP_HEARTBEATS])
 
 
 def _backlog(expired: int, exact: bool, deleted: int) -> str:
@@ -267,10 +410,8 @@ def _backlog(expired: int, exact: bool, deleted: int) -> str:
 def _print_result(result: jobs.JobResult) -> None:
     table = Table(show_header=False, box=None)
     for key, value in result.as_dict().items():
-        table.add_row(
-            key.replace("_", " "),
-            f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value),
-        )
+        number = isinstance(value, int) and not isinstance(value, bool)
+        table.add_row(key.replace("_", " "), f"{value:,}" if number else plain(value))
     console.print(table)
 
 
@@ -284,8 +425,12 @@ def local() -> None:
 
 @local.command("start")
 def local_start() -> None:
-    """Start it (creating it on first use) and print its URL."""
-    server = local_server(start=True)
+    """Start it (creating it on first use) and print its URL.
+
+    It keeps its port from one start to the next, so an exported URL stays valid; only if
+    another program took the port does it move, and say so.
+    """
+    server = local_server()
     click.echo(server.url())
 
 
@@ -300,10 +445,15 @@ def local_stop() -> None:
 
 @local.command("url")
 def local_url() -> None:
-    """Print its URL (for DATABASE_URL=... or psql)."""
+    """Print its URL (for DATABASE_URL=... or psql); fails while it is stopped."""
     server = LocalPostgres.load(default_home())
     if not server:
         raise UserError("no local PostgreSQL yet; create one with: fleetcron local start")
+    if not server.is_running():
+        raise UserError(
+            "the local PostgreSQL is stopped (its URL would be refused); "
+            "start it with: fleetcron local start"
+        )
     click.echo(server.url())
 
 
@@ -339,24 +489,43 @@ def local_destroy() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(0, 65535))
+@database_url_option
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve the api/ functions locally, routed the way Vercel routes them.
 
     Uses DATABASE_URL (or the local PostgreSQL) and CRON_SECRET from the environment; without
-    a CRON_SECRET it makes one up for this server and prints it.
+    a CRON_SECRET it makes one up for this server and prints it. A CRON_SECRET that doctor
+    would fail (under 16 characters) is refused: what is rehearsed here is what gets deployed.
     """
+    secret = os.environ.get("CRON_SECRET", "")
+    invented = not secret.strip()  # blank counts as unset, as in doctor and the endpoint
+    if invented:
+        secret = os.environ["CRON_SECRET"] = secrets.token_urlsafe(32)
+    elif problem := doctor_checks.secret_problem(secret):
+        raise UserError(
+            f"CRON_SECRET is {problem}: doctor fails a secret under "
+            f"{doctor_checks.MIN_SECRET_LENGTH} characters and so does serve; unset it to get "
+            f"a generated one, or make one with: {doctor_checks.RANDOM_STRING_COMMAND}"
+        )
     os.environ["DATABASE_URL"] = settings.url()
-    if not os.environ.get("CRON_SECRET"):
-        os.environ["CRON_SECRET"] = secrets.token_urlsafe(24)
-        errors.print(f"CRON_SECRET was not set; this server uses: {os.environ['CRON_SECRET']}")
-    server = make_server(host, port)
+    try:
+        server = make_server(host, port)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        hint = "; choose another with --port" if error.errno == errno.EADDRINUSE else ""
+        raise UserError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
     base = f"http://{host}:{server.server_address[1]}"
     for route in sorted(server.handlers):
-        console.print(f"GET {base}{route}")
+        console.print(f"GET {base}{route}", highlight=False, markup=False, soft_wrap=True)
+    if invented:
+        errors.print(f"CRON_SECRET was not set; this server uses: {secret}", soft_wrap=True)
+    # The user's shell has no $CRON_SECRET when this server made its own: print the value.
+    header = "Authorization: Bearer " + (secret if invented else "$CRON_SECRET")
     console.print(
-        f'try: curl -H "Authorization: Bearer $CRON_SECRET" {base}/api/cron/check-stale',
+        f'try: curl -H "{header}" {base}/api/cron/check-stale',
         highlight=False,
+        markup=False,
         soft_wrap=True,
     )
     try:
@@ -371,6 +540,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 @main.command("status")
+@database_url_option
 @click.pass_obj
 def show_status(settings: Settings) -> None:
     """Agents by status, the stale ones, the heartbeat backlog, and the jobs' recent runs."""
@@ -391,6 +561,7 @@ project_option = click.option(
 
 @main.command()
 @project_option
+@database_url_option
 @click.pass_obj
 def doctor(settings: Settings, project: Path) -> None:
     """Check a deployment: database, migrations, grants, vercel.json, api/, secret.
@@ -399,11 +570,12 @@ def doctor(settings: Settings, project: Path) -> None:
     them. Exits non-zero when anything fails; each finding says how to fix it.
     """
     findings = doctor_checks.run_checks(settings.database_url or dburl.from_environment(), project)
-    marks = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
+    marks = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")}
     for finding in findings:
-        console.print(f"{marks[finding.level]} {finding.check}: {finding.message}", highlight=False)
-        if finding.fix:
-            console.print(f"    fix: {finding.fix}", highlight=False, style="dim")
+        line = Text.assemble(marks[finding.level], " ", plain(finding.check), ": ")
+        console.print(line + plain(finding.message), soft_wrap=True)
+        if finding.fix:  # a command to paste: never wrapped
+            console.print(Text("    fix: ") + plain(finding.fix), style="dim", soft_wrap=True)
     failed = sum(finding.level == "fail" for finding in findings)
     warned = sum(finding.level == "warn" for finding in findings)
     console.print(f"{failed} failed, {warned} warnings")
@@ -421,14 +593,11 @@ def schedule() -> None:
 
 @schedule.command("install")
 @project_option
+@database_url_option
 @click.pass_obj
 def schedule_install(settings: Settings, project: Path) -> None:
     """Create or update the pg_cron jobs (idempotent), plus one that prunes cron history."""
-    config = vercel_config.load(project / "vercel.json")
-    schedules = {job: config.schedule_of(job) for job in jobs.JOBS}
-    missing = [job for job, expression in schedules.items() if expression is None]
-    if missing:
-        raise UserError(f"vercel.json schedules no cron for {', '.join(missing)}")
+    schedules = vercel_config.load(project / "vercel.json").job_schedules()
     rows = _query(
         settings.url(),
         "select jobname, schedule, jobid, command from fleet.pg_cron_install(%s, %s)",
@@ -436,10 +605,11 @@ def schedule_install(settings: Settings, project: Path) -> None:
     )
     _print_rows(("job", "schedule (UTC)", "jobid"), [row[:3] for row in rows])
     for jobname, _, _, command in rows:
-        console.print(f"  {jobname}: {command}", style="dim", highlight=False, soft_wrap=True)
+        console.print(Text("  ") + plain(f"{jobname}: {command}"), style="dim", soft_wrap=True)
 
 
 @schedule.command("list")
+@database_url_option
 @click.pass_obj
 def schedule_list(settings: Settings) -> None:
     """Show fleetcron's pg_cron jobs and how each one's last run went."""
@@ -455,30 +625,29 @@ def schedule_list(settings: Settings) -> None:
 
 
 @schedule.command("remove")
+@database_url_option
 @click.pass_obj
 def schedule_remove(settings: Settings) -> None:
     """Remove fleetcron's pg_cron jobs (those that exist)."""
     removed = _query(settings.url(), "select jobname from fleet.pg_cron_remove()")
-    console.print(f"removed {len(removed)} job(s)" + "".join(f"\n  {name}" for (name,) in removed))
+    console.print(f"removed {len(removed)} job(s)")
+    for (name,) in removed:
+        console.print(Text("  ") + plain(name), soft_wrap=True)
 
 
 def _query(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    with db.connect(url, autocommit=True) as conn:
+    with db.connect(url) as conn, db.pinned(conn):
         return conn.execute(query, params).fetchall()
 
 
 def _print_rows(headers: tuple[str, ...], rows: list[tuple]) -> None:
-    table = Table(*headers, box=None)
+    """Database rows as a table: text as plain text, and a long value folds, never cut."""
+    table = Table(box=None)
+    for header in headers:
+        table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(
-            *(
-                "-"
-                if value is None
-                else status.when(value)
-                if isinstance(value, datetime)
-                else str(value)
-                for value in row
-            )
+            *(status.when(value) if isinstance(value, datetime) else plain(value) for value in row)
         )
     console.print(table)
 
@@ -495,5 +664,5 @@ def demo() -> None:
     endpoints over HTTP with a generated secret (and once without) and prints what changed.
     DATABASE_URL is ignored: the demo only ever touches its own throwaway database.
     """
-    server = local_server(start=True)
+    server = local_server()
     demo_scenario.run(server, console)

@@ -24,11 +24,18 @@ from deployer.runtime.endpoint import (
     purge_time_budget_seconds,
 )
 from deployer.serve import discover_routes
-from deployer.vercel_config import VercelConfig, VercelConfigError
+from deployer.vercel_config import (
+    VercelConfig,
+    VercelConfigError,
+    is_cron_expression,
+    more_than_daily,
+)
 from deployer.vercel_config import load as load_vercel_config
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_SECRET_LENGTH = 16
+CONNECT_TIMEOUT_VARIABLE = "FLEETCRON_CONNECT_TIMEOUT_SECONDS"
+MAX_PORT = 65535
 RANDOM_STRING_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Vercel: Fluid compute defaults to 300 s; Hobby allows at most 300, Pro and Enterprise 800.
 DEFAULT_MAX_DURATION = 300
@@ -36,51 +43,102 @@ HOBBY_MAX_DURATION = 300
 PAID_MAX_DURATION = 800
 # Connecting, answering, and the batch in flight when the purge budget runs out.
 MARGIN_SECONDS = 10
-CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
 
 # The routines a caller with only fleet_cron or fleet_agent membership must be able to use.
 # All but the procedure act on tables as their owner; the procedure must not, to COMMIT.
 PROCEDURE = (
     "fleet.purge_old_heartbeats_all(integer,interval,text,bigint,text,bigint,integer,boolean)"
 )
+JOB_ROUTINE = "fleet.run_check_stale(text,integer)"
 DEFINER_ROUTINES = (
-    "fleet.run_check_stale(text)",
-    "fleet.mark_stale_agents(text)",
+    JOB_ROUTINE,
+    "fleet.mark_stale_agents(text,integer)",
     "fleet.purge_old_heartbeats(integer)",
     "fleet.register_agent(text,interval)",
     "fleet.record_heartbeat(uuid,jsonb)",
     "fleet.claim_purge_run(integer,interval,text)",
-    "fleet.purge_run_batch(bigint,uuid,timestamp with time zone,bigint)",
+    "fleet.purge_run_batch(bigint,uuid)",
     "fleet.finish_purge_run(bigint,uuid)",
     "fleet.fail_purge_run(bigint,uuid,text,text)",
 )
 SAFE_SEARCH_PATHS = ("search_path=pg_catalog, pg_temp", 'search_path=""', "search_path=pg_catalog")
 API_ROLES = ("anon", "authenticated")
 
+# Every query names pg_catalog's functions and compares like types only (oid with oid, text
+# with text), so no operator or function planted in a writable schema is a better match; the
+# connection pins search_path as well (db.pinned).
 DEFINERS_WITHOUT_SAFE_SEARCH_PATH = """
-    select p.oid::regprocedure::text
-    from pg_proc as p
-    where p.pronamespace = 'fleet'::regnamespace
+    select p.oid::pg_catalog.regprocedure::pg_catalog.text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = pg_catalog.to_regnamespace('fleet')::pg_catalog.oid
       and p.prosecdef
-      and not exists (select from unnest(p.proconfig) as c where c = any(%s))
+      and not exists (
+        select from pg_catalog.unnest(p.proconfig) as c where c = any(%s::pg_catalog.text[])
+      )
     order by 1
 """
 EXECUTABLE_BY = """
-    select distinct p.oid::regprocedure::text,
-           case when acl.grantee = 0 then 'public' else acl.grantee::regrole::text end
-    from pg_proc as p
-    cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as acl
-    where p.pronamespace = 'fleet'::regnamespace
-      and acl.privilege_type = 'EXECUTE'
-      and (acl.grantee = 0 or acl.grantee::regrole::text = any(%s))
+    select distinct p.oid::pg_catalog.regprocedure::pg_catalog.text,
+           case when acl.grantee = 0::pg_catalog.oid then 'public'
+                else acl.grantee::pg_catalog.regrole::pg_catalog.text end
+    from pg_catalog.pg_proc as p
+    cross join lateral pg_catalog.aclexplode(
+      coalesce(p.proacl, pg_catalog.acldefault('f'::pg_catalog."char", p.proowner))
+    ) as acl
+    where p.pronamespace = pg_catalog.to_regnamespace('fleet')::pg_catalog.oid
+      and acl.privilege_type = 'EXECUTE'::pg_catalog.text
+      and (
+        acl.grantee = 0::pg_catalog.oid
+        or acl.grantee::pg_catalog.regrole::pg_catalog.text = any(%s::pg_catalog.text[])
+      )
     order by 1, 2
+"""
+ROUTINE_IS_DEFINER = """
+    select p.prosecdef
+    from pg_catalog.pg_proc as p
+    where p.oid = pg_catalog.to_regprocedure(%s::pg_catalog.text)::pg_catalog.oid
 """
 CREDENTIAL = """
     select current_user, r.rolsuper,
-           has_function_privilege('fleet.run_check_stale(text)', 'execute'),
-           current_setting('statement_timeout')::interval
-    from pg_roles as r
+           pg_catalog.has_function_privilege(%s::pg_catalog.text, 'execute'::pg_catalog.text),
+           pg_catalog.current_setting('statement_timeout'::pg_catalog.text)::pg_catalog.interval
+    from pg_catalog.pg_roles as r
     where r.rolname = current_user
+"""
+ROLE_EXISTS = "select pg_catalog.to_regrole(%s::pg_catalog.text) is not null"
+# Every fleet object (a view's rule, a column's default or type, a trigger, a constraint, a
+# routine's signature) that is bound to an object outside fleet and pg_catalog: whoever owns
+# that object decides what fleetcron runs. A rule, default, trigger or constraint is reported
+# by its table, so "fleet.leaky depends on function public.format(text,text)".
+OUTSIDE_DEPENDENCIES = """
+    with dependency as (
+      select d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid,
+             case d.classid
+               when 'pg_catalog.pg_rewrite'::pg_catalog.regclass then
+                 (select r.ev_class from pg_catalog.pg_rewrite as r where r.oid = d.objid)
+               when 'pg_catalog.pg_attrdef'::pg_catalog.regclass then
+                 (select a.adrelid from pg_catalog.pg_attrdef as a where a.oid = d.objid)
+               when 'pg_catalog.pg_trigger'::pg_catalog.regclass then
+                 (select t.tgrelid from pg_catalog.pg_trigger as t where t.oid = d.objid)
+               when 'pg_catalog.pg_constraint'::pg_catalog.regclass then
+                 (select c.conrelid from pg_catalog.pg_constraint as c where c.oid = d.objid)
+             end as relation
+      from pg_catalog.pg_depend as d
+      where d.deptype operator(pg_catalog.=) 'n'::pg_catalog."char"
+    )
+    select distinct
+           coalesce(dep.relation::pg_catalog.regclass::pg_catalog.text, o.identity) as dependent,
+           pg_catalog.pg_describe_object(dep.refclassid, dep.refobjid, 0) as referenced
+    from dependency as dep
+    cross join lateral pg_catalog.pg_identify_object(dep.classid, dep.objid, dep.objsubid) as o
+    cross join lateral pg_catalog.pg_identify_object(dep.refclassid, dep.refobjid, 0) as r
+    where coalesce(
+            (select c.relnamespace from pg_catalog.pg_class as c where c.oid = dep.relation),
+            pg_catalog.to_regnamespace(o.schema)::pg_catalog.oid
+          ) = pg_catalog.to_regnamespace('fleet')::pg_catalog.oid
+      and r.schema is not null
+      and r.schema operator(pg_catalog.<>) all (array['fleet', 'pg_catalog']::pg_catalog.text[])
+    order by 1, 2
 """
 
 
@@ -109,17 +167,33 @@ def run_checks(
 ) -> list[Finding]:
     budget = purge_time_budget_seconds(environ)
     findings = check_secret(environ)
+    findings += check_settings(environ)
     findings += check_project(project_dir, environ, budget)
     findings += check_database(database_url, budget)
     return findings
 
 
 # -- environment --------------------------------------------------------------------------------
+#
+# The rules live in small functions that return what is wrong (or None), so the CLI applies
+# exactly doctor's rule where it uses the same setting (serve's secret, run's settings).
+
+
+def secret_problem(secret: str | None) -> str | None:
+    """What makes CRON_SECRET unusable. Surrounding whitespace does not count: a secret that is
+    blank once stripped is no secret, and one padded to length is only as strong as the rest."""
+    value = (secret or "").strip()
+    if not value:
+        return "not set"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"only {len(value)} characters long"
+    return None
 
 
 def check_secret(environ: Mapping[str, str]) -> list[Finding]:
     secret = environ.get("CRON_SECRET", "")
-    if not secret:
+    problem = secret_problem(secret)
+    if problem == "not set":
         return [
             fail(
                 "CRON_SECRET",
@@ -127,15 +201,58 @@ def check_secret(environ: Mapping[str, str]) -> list[Finding]:
                 f"set it in the Vercel project; generate one with: {RANDOM_STRING_COMMAND}",
             )
         ]
-    if len(secret) < MIN_SECRET_LENGTH:
+    if problem:
         return [
             fail(
                 "CRON_SECRET",
-                f"only {len(secret)} characters long",
+                problem,
                 f"use at least {MIN_SECRET_LENGTH} random characters: {RANDOM_STRING_COMMAND}",
             )
         ]
-    return [ok("CRON_SECRET", f"set, {len(secret)} characters")]
+    return [ok("CRON_SECRET", f"set, {len(secret.strip())} characters")]
+
+
+def connect_timeout_problem(environ: Mapping[str, str]) -> str | None:
+    """FLEETCRON_CONNECT_TIMEOUT_SECONDS that the runtime would silently replace by its default."""
+    raw = environ.get(CONNECT_TIMEOUT_VARIABLE, "")
+    if not raw:
+        return None
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = 0
+    if seconds > 0:
+        return None
+    return (
+        f"{CONNECT_TIMEOUT_VARIABLE}={raw!r} is not a whole number of seconds above 0 "
+        f"(unset, it is {db.DEFAULT_CONNECT_TIMEOUT_SECONDS})"
+    )
+
+
+def purge_budget_problem(environ: Mapping[str, str]) -> str | None:
+    """FLEETCRON_PURGE_TIME_BUDGET_SECONDS that the endpoint would silently replace."""
+    raw = environ.get(PURGE_TIME_BUDGET_VARIABLE, "")
+    if not raw or parse_purge_time_budget(raw) is not None:
+        return None
+    return (
+        f"{PURGE_TIME_BUDGET_VARIABLE}={raw!r} is not a number of seconds "
+        f"from 1 to {MAX_PURGE_TIME_BUDGET_SECONDS}"
+    )
+
+
+def check_settings(environ: Mapping[str, str]) -> list[Finding]:
+    if problem := connect_timeout_problem(environ):
+        return [fail("connect timeout", problem, "set it to seconds, e.g. 5, or unset it")]
+    return []
+
+
+def database_url_problem(url: str) -> str | None:
+    """A port out of range, which the URL parser would report as "not a number"."""
+    authority = urlsplit(url.strip()).netloc.rpartition("@")[2]
+    port = re.fullmatch(r".*:(\d+)", authority)
+    if port and "," not in authority and int(port[1]) > MAX_PORT:
+        return f"the database URL's port {port[1]} is out of range: ports go up to {MAX_PORT}"
+    return None
 
 
 # -- vercel.json and api/ -----------------------------------------------------------------------
@@ -165,7 +282,7 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
                     f"add api{route.removeprefix('/api')}.py or fix the path",
                 )
             )
-        if not _valid_cron_expression(cron.schedule):
+        if not is_cron_expression(cron.schedule):
             findings.append(
                 fail(
                     "crons",
@@ -173,7 +290,7 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
                     'use e.g. "*/5 * * * *"',
                 )
             )
-        elif _more_than_daily(cron.schedule):
+        elif more_than_daily(cron.schedule):
             findings.append(
                 warn(
                     "crons",
@@ -242,13 +359,11 @@ def _check_durations(
 ) -> list[Finding]:
     """Each job must end in the database before Vercel stops its function."""
     findings = []
-    raw = environ.get(PURGE_TIME_BUDGET_VARIABLE, "")
-    if raw and parse_purge_time_budget(raw) is None:
+    if problem := purge_budget_problem(environ):
         findings.append(
             fail(
                 "purge budget",
-                f"{PURGE_TIME_BUDGET_VARIABLE}={raw!r} is not a number of seconds "
-                f"from 1 to {MAX_PURGE_TIME_BUDGET_SECONDS}; the default is used instead",
+                f"{problem}; the default is used instead",
                 "set it to seconds, e.g. 240, or unset it",
             )
         )
@@ -285,16 +400,6 @@ def _check_durations(
     return findings
 
 
-def _valid_cron_expression(expression: str) -> bool:
-    fields = expression.split()
-    return len(fields) == 5 and all(CRON_FIELD.match(field) for field in fields)
-
-
-def _more_than_daily(expression: str) -> bool:
-    minute, hour = expression.split()[:2]
-    return not (minute.isdigit() and hour.isdigit())
-
-
 # -- the database -------------------------------------------------------------------------------
 
 
@@ -307,6 +412,8 @@ def check_database(url: str | None, budget: float) -> list[Finding]:
                 "set DATABASE_URL to the pooled URL the functions should use",
             )
         ]
+    if problem := database_url_problem(url):
+        return [fail("database", problem, "fix DATABASE_URL")]
     try:
         clean, dropped = dburl.normalize(url)
     except dburl.DatabaseUrlError as error:
@@ -317,7 +424,8 @@ def check_database(url: str | None, budget: float) -> list[Finding]:
     try:
         with db.connect(clean) as conn:
             findings.append(ok("database", "reachable"))
-            findings += _check_schema(conn, budget)
+            with db.pinned(conn):
+                findings += _check_schema(conn, budget)
     except psycopg.errors.InsufficientPrivilege:
         findings.append(
             fail(
@@ -332,6 +440,14 @@ def check_database(url: str | None, budget: float) -> list[Finding]:
                 "database",
                 f"unreachable: {jobs.DatabaseUnavailable(error).reason}",
                 "check the host, port, password and network access",
+            )
+        )
+    except psycopg.Error as error:  # the checks above found something they did not expect
+        findings.append(
+            fail(
+                "database",
+                f"checking the schema failed: {error.diag.message_primary or error}",
+                "run: fleetcron db upgrade, then doctor again",
             )
         )
     return findings
@@ -387,6 +503,7 @@ def _check_schema(conn: psycopg.Connection, budget: float) -> list[Finding]:
     return [
         ok("migrations", f"at head ({head})"),
         *_check_routines(conn),
+        *_check_dependencies(conn),
         *_check_credential(conn, budget),
     ]
 
@@ -397,9 +514,7 @@ def _check_routines(conn: psycopg.Connection) -> list[Finding]:
     )
     findings = []
     for routine in (*DEFINER_ROUTINES, PROCEDURE):
-        found = conn.execute(
-            "select p.prosecdef from pg_proc as p where p.oid = to_regprocedure(%s)", (routine,)
-        ).fetchone()
+        found = conn.execute(ROUTINE_IS_DEFINER, (routine,)).fetchone()
         if found is None:
             findings.append(
                 fail(
@@ -435,8 +550,23 @@ def _check_routines(conn: psycopg.Connection) -> list[Finding]:
     return findings
 
 
+def _check_dependencies(conn: psycopg.Connection) -> list[Finding]:
+    outside = conn.execute(OUTSIDE_DEPENDENCIES).fetchall()
+    if not outside:
+        return [ok("dependencies", "fleet objects use nothing outside fleet and pg_catalog")]
+    return [
+        fail(
+            "dependencies",
+            f"{dependent} depends on {referenced}",
+            "fleet objects may use only fleet and pg_catalog: drop what was added, or restore "
+            "the object from sql/",
+        )
+        for dependent, referenced in outside
+    ]
+
+
 def _check_credential(conn: psycopg.Connection, budget: float) -> list[Finding]:
-    user, superuser, can_run, timeout = conn.execute(CREDENTIAL).fetchone()
+    user, superuser, can_run, timeout = conn.execute(CREDENTIAL, (JOB_ROUTINE,)).fetchone()
     findings = []
     if not can_run:
         findings.append(
@@ -467,4 +597,4 @@ def _check_credential(conn: psycopg.Connection, budget: float) -> list[Finding]:
 
 
 def _role_exists(conn: psycopg.Connection, role: str) -> bool:
-    return conn.execute("select to_regrole(%s) is not null", (role,)).fetchone()[0]
+    return conn.execute(ROLE_EXISTS, (role,)).fetchone()[0]

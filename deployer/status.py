@@ -1,4 +1,8 @@
-"""What `fleetcron status` shows, read from the summary views (readable by fleet_cron)."""
+"""What `fleetcron status` shows, read from the summary views (readable by fleet_cron).
+
+Every name and word read from the database is rendered with ``terminal.plain``: agents name
+themselves, and a name is text to show, not markup or escape sequences to obey.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import psycopg
 from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from deployer.runtime import db
+from deployer.terminal import plain
 
 STALE_AGENTS_SHOWN = 20
 RECENT_RUNS_SHOWN = 10
@@ -27,7 +33,7 @@ class Status:
 
 
 def read(url: str) -> Status:
-    with db.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+    with db.connect(url) as conn, db.pinned(conn), conn.cursor(row_factory=dict_row) as cur:
         return Status(
             agents=_one(cur, "select * from fleet.agent_summary"),
             stale_agents=_all(
@@ -46,7 +52,7 @@ def read(url: str) -> Status:
 
 def expired_heartbeats(url: str) -> tuple[int, bool]:
     """The cleanup backlog: expired rows (counted up to a million) and whether that is exact."""
-    with db.connect(url) as conn:
+    with db.connect(url) as conn, db.pinned(conn):
         return conn.execute("select expired, expired_exact from fleet.heartbeat_summary").fetchone()
 
 
@@ -78,18 +84,13 @@ def render(current: Status, console: Console) -> None:
     console.print(overview)
 
     if current.stale_agents:
-        stale = Table(
-            "stale agent",
-            "last heartbeat",
-            "silent for",
-            "threshold",
-            title="stale right now",
-            title_justify="left",
-            box=None,
-        )
+        stale = Table(title="stale right now", title_justify="left", box=None)
+        stale.add_column("stale agent", overflow="fold")  # a name is never cut short
+        for heading in ("last heartbeat", "silent for", "threshold"):
+            stale.add_column(heading, no_wrap=True)
         for agent in current.stale_agents:
             stale.add_row(
-                agent["name"],
+                plain(agent["name"]),
                 when(agent["last_heartbeat"]),
                 _duration(agent["silent_for"]),
                 _duration(agent["stale_after"]),
@@ -103,12 +104,12 @@ def render(current: Status, console: Console) -> None:
         pad_edge=False,
         collapse_padding=True,
     )
-    summary.add_column("job", no_wrap=True)
+    summary.add_column("job", overflow="fold")
     for heading in ("last run", "outcome", "rows", "took", "24h runs", "errors", "stuck"):
         summary.add_column(heading, no_wrap=True)
     for job in current.jobs:
         summary.add_row(
-            job["job"],
+            plain(job["job"]),
             when(job["last_started_at"]),
             _outcome(job["last_outcome"]),
             _count(job["last_rows_affected"]),
@@ -119,26 +120,22 @@ def render(current: Status, console: Console) -> None:
         )
     console.print(summary)
     if any(job["stuck"] for job in current.jobs):
-        console.print("[yellow]stuck runs lost their caller; the next cleanup run retires them[/]")
+        console.print(
+            "stuck runs lost their caller; the next cleanup run retires them", style="yellow"
+        )
 
     if current.recent_runs:
-        runs = Table(
-            "run",
-            "job",
-            "by",
-            "started",
-            "outcome",
-            "rows",
-            "took",
-            title="recent runs",
-            title_justify="left",
-            box=None,
-        )
+        runs = Table(title="recent runs", title_justify="left", box=None)
+        runs.add_column("run", no_wrap=True)
+        for heading in ("job", "by"):
+            runs.add_column(heading, overflow="fold")
+        for heading in ("started", "outcome", "rows", "took"):
+            runs.add_column(heading, no_wrap=True)
         for run in current.recent_runs:
             runs.add_row(
                 str(run["id"]),
-                run["job"],
-                run["triggered_by"],
+                plain(run["job"]),
+                plain(run["triggered_by"]),
                 when(run["started_at"]),
                 _outcome(run["outcome"]),
                 _count(run["rows_affected"]),
@@ -178,10 +175,10 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _flag(value: int) -> str:
-    return f"[yellow]{value:,}[/]" if value else "0"
+def _flag(value: int) -> Text:
+    return Text(f"{value:,}", style="yellow") if value else Text("0")
 
 
-def _outcome(outcome: str | None) -> str:
+def _outcome(outcome: str | None) -> Text:
     colour = {"ok": "green", "skipped": "blue", "error": "red", "running": "yellow"}
-    return f"[{colour.get(outcome, 'white')}]{outcome}[/]" if outcome else "-"
+    return plain(outcome, style=colour.get(outcome or "", ""))

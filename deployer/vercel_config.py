@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployer.runtime import jobs
 
 CRON_PREFIX = "/api/cron/"
+# Vercel takes five fields of digits, "*", "/", "," and "-" (no names, no @daily, no seconds).
+CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
 
 
 class VercelConfigError(ValueError):
@@ -35,6 +38,19 @@ class VercelConfig:
 
     def schedule_of(self, job: str) -> str | None:
         return next((cron.schedule for cron in self.crons if cron.job == job), None)
+
+    def job_schedules(self) -> dict[str, str]:
+        """Each job's schedule, for pg_cron; an error names this file and what to fix in it."""
+        for cron in self.crons:
+            if cron.job and not is_cron_expression(cron.schedule):
+                raise VercelConfigError(
+                    f'{self.path}: the schedule "{cron.schedule}" of {cron.path} is not a '
+                    'five-field cron expression, e.g. "*/5 * * * *"'
+                )
+        schedules = {job: self.schedule_of(job) for job in jobs.JOBS}
+        if missing := [job for job, schedule in schedules.items() if schedule is None]:
+            raise VercelConfigError(f"{self.path} schedules no cron for {', '.join(missing)}")
+        return schedules
 
     def max_duration_of(self, entry_file: str) -> int | None:
         """maxDuration for an entry file, from the first functions pattern that matches it."""
@@ -75,3 +91,13 @@ def load(path: Path) -> VercelConfig:
         crons=[Cron(cron["path"], cron["schedule"]) for cron in crons],
         functions=functions,
     )
+
+
+def is_cron_expression(expression: str) -> bool:
+    fields = expression.split()
+    return len(fields) == 5 and all(CRON_FIELD.match(field) for field in fields)
+
+
+def more_than_daily(expression: str) -> bool:
+    minute, hour = expression.split()[:2]
+    return not (minute.isdigit() and hour.isdigit())

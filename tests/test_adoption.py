@@ -830,6 +830,20 @@ def test_touch_agents_updates_every_agent_of_a_multi_agent_insert(app):
     assert all(app.last_heartbeat(a) == app.newest_heartbeat(a) for a in agents)
 
 
+def test_touch_agents_keeps_the_reason_the_app_set_for_its_own_transitions(app, fleet, connect):
+    app.adopt(touch_agents=True, record_transitions=True)
+    busy = app.add_agent("busy", silent_for=timedelta(minutes=1))
+    leaving = app.add_agent("leaving", silent_for=timedelta(minutes=1))
+    session = connect(autocommit=False)
+    session.execute("set local fleet.transition_reason = 'logout'")
+
+    app.send_heartbeats(busy, timedelta(0), conn=session)
+    app.set_status(leaving, online=False, conn=session)
+    session.commit()
+
+    assert [(e["to_status"], e["reason"]) for e in fleet.events(leaving)] == [("offline", "logout")]
+
+
 def test_touch_agents_works_through_a_partitioned_heartbeats_table(db, partitioned_shape):
     now = db.execute("select now()").fetchone()[0]
     app = App(db, partitioned_shape).create(
@@ -1017,14 +1031,18 @@ def failed_concurrent_index(db) -> App:
     return tables
 
 
-def owned_by_another_role(db) -> App:
+def owned_by_another_role(db, table: str = "bad.heartbeats", **changes) -> App:
     db.execute(
         sql.SQL(
             "do $$ begin create role {} nologin; exception when duplicate_object then null; end $$"
         ).format(sql.Identifier(APP_OWNER))
     )
-    tables = bad(db)
-    db.execute(sql.SQL("alter table bad.heartbeats owner to {}").format(sql.Identifier(APP_OWNER)))
+    tables = bad(db, **changes)
+    db.execute(
+        sql.SQL("alter table {} owner to {}").format(
+            sql.Identifier(*table.split(".")), sql.Identifier(APP_OWNER)
+        )
+    )
     return tables
 
 
@@ -1193,6 +1211,19 @@ REFUSALS = [
         f"cannot adopt these tables: bad.heartbeats belongs to {APP_OWNER}, "
         "but fleetcron's routines run as postgres",
         "alter table bad.heartbeats owner to postgres;",
+    ),
+    Refusal(
+        "a table of another role whose CHECK would run that role's code as fleetcron's",
+        lambda db: owned_by_another_role(
+            db,
+            before="create function bad.spy(text) returns boolean language plpgsql as "
+            "$$ begin raise exception 'the table owner''s code ran as %', current_user; end $$",
+            agents_ddl=agents_ddl(status="text not null check (bad.spy(status))"),
+            table="bad.agents",
+        ).adopt(),
+        "42501",
+        f"cannot adopt these tables: bad.agents belongs to {APP_OWNER}, "
+        "but fleetcron's routines run as postgres",
     ),
     Refusal(
         "a view",
@@ -1711,7 +1742,7 @@ def cron_database(pg_server, fleet_template):
                 time.monotonic() < deadline
                 and conn.execute(
                     "select exists (select from cron.job_run_details "
-                    "where status in ('starting', 'running'))"
+                    "where status not in ('succeeded', 'failed'))"
                 ).fetchone()[0]
             ):
                 time.sleep(0.5)

@@ -1,11 +1,14 @@
 """The fleetcron CLI, driven as a user drives it: real processes against real PostgreSQL."""
 
+import contextlib
 import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -14,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from deployer import migrate
 from tests.catalog import catalog
 from tests.cli import FLEETCRON, fleetcron, one_error_line
 
@@ -42,7 +46,7 @@ def test_db_upgrade_builds_the_same_schema_as_alembic(empty_db, straight_upgrade
     result = fleetcron("db", "upgrade", home=home, DATABASE_URL=empty_db)
 
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0001" in result.stdout
+    assert f"database at revision {migrate.head()}" in result.stdout
     assert catalog(empty_db) == catalog(straight_upgrade)
 
 
@@ -51,8 +55,8 @@ def test_db_current_says_whether_the_database_is_at_head(empty_db, home):
     fleetcron("db", "upgrade", home=home, DATABASE_URL=empty_db)
     after = fleetcron("db", "current", home=home, DATABASE_URL=empty_db)
 
-    assert "base (fleetcron not installed)  behind head (0001)" in before.stdout
-    assert "0001  at head" in after.stdout
+    assert f"base (fleetcron not installed)  behind head ({migrate.head()})" in before.stdout
+    assert f"{migrate.head()}  at head" in after.stdout
 
 
 def test_db_downgrade_to_base_removes_fleetcron(empty_db, home):
@@ -295,13 +299,27 @@ def test_a_vercel_json_that_is_not_json_is_one_clear_line(tmp_path, db_url, home
         assert "vercel.json is not valid JSON" in line
 
 
-def test_a_job_that_fails_in_sql_is_one_line_with_its_sqlstate(db, db_url, home):
-    db.execute("drop function fleet.mark_stale_agents(text)")
-    db.execute("drop function fleet.run_check_stale(text)")
+def test_a_schema_without_the_jobs_routine_says_it_is_out_of_date(db, db_url, home):
+    db.execute("drop function fleet.mark_stale_agents(text, integer)")
+    db.execute("drop function fleet.run_check_stale(text, integer)")
 
     line = one_error_line(fleetcron("run", "check-stale", home=home, DATABASE_URL=db_url))
 
     assert "out of date; run: fleetcron db upgrade" in line
+
+
+def test_a_job_that_fails_in_sql_is_one_line_with_its_sqlstate(fleet, db, db_url, home):
+    fleet.online_agent("quiet", silent_for=QUIET)
+    # Marking it offline now breaks a rule: the run fails inside the database, which records it.
+    db.execute(
+        "alter table fleet.agents add constraint never_offline "
+        "check (status <> 'offline') not valid"
+    )
+
+    line = one_error_line(fleetcron("run", "check-stale", home=home, DATABASE_URL=db_url))
+
+    assert re.match(r"error: check-stale failed \(run 1, SQLSTATE \w{5}\): \S", line)
+    assert fleet.runs()[0]["outcome"] == "error"
 
 
 # -- local ------------------------------------------------------------------------------------
@@ -341,15 +359,100 @@ def test_local_url_before_any_server_says_how_to_make_one(home):
     assert "fleetcron local start" in line
 
 
+def test_schedule_install_works_on_the_local_server_first_try(home):
+    fleetcron("db", "upgrade", home=home)
+
+    installed = fleetcron("schedule", "install", home=home)
+    listed = fleetcron("schedule", "list", home=home)
+    fleetcron("local", "destroy", "--yes", home=home)
+
+    assert installed.returncode == 0, installed.stderr
+    assert "fleetcron-check-stale" in listed.stdout
+
+
+def test_the_local_server_keeps_its_port_across_stop_and_start(home):
+    url = fleetcron("local", "start", home=home).stdout.strip()
+    # A query running while the server stops (a psql session, say): the server hangs up first,
+    # which leaves its side of the connection, and so its port, in TIME_WAIT for a minute.
+    with psycopg.connect(url, autocommit=True) as session:
+        query = threading.Thread(target=_fails_quietly, args=(session, "select pg_sleep(60)"))
+        query.start()
+        _wait_for_a_running_query(url)
+        fleetcron("local", "stop", home=home)
+        query.join()
+
+    restarted = fleetcron("local", "start", home=home)
+    fleetcron("local", "destroy", "--yes", home=home)
+
+    assert restarted.returncode == 0, restarted.stderr
+    assert restarted.stdout.strip() == url
+
+
+def _fails_quietly(conn: psycopg.Connection, query: str) -> None:
+    with contextlib.suppress(psycopg.OperationalError):
+        conn.execute(query)
+
+
+def _wait_for_a_running_query(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as monitor:
+        deadline = time.monotonic() + 10
+        while (
+            time.monotonic() < deadline
+            and not monitor.execute(
+                "select count(*) from pg_stat_activity where query like 'select pg_sleep%%' "
+                "and state = 'active' and pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        ):
+            time.sleep(0.05)
+
+
+def test_a_local_server_whose_port_was_taken_moves_and_says_so(home):
+    url = fleetcron("local", "start", home=home).stdout.strip()
+    fleetcron("local", "stop", home=home)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        restarted = fleetcron("local", "start", home=home)
+    fleetcron("local", "destroy", "--yes", home=home)
+
+    new_port = int(restarted.stdout.strip().rsplit(":", 1)[1].split("/")[0])
+    assert restarted.returncode == 0, restarted.stderr
+    assert new_port != port
+    assert f"port {port} is taken: the local PostgreSQL moved to port {new_port}" in (
+        restarted.stderr
+    )
+
+
+def test_local_url_of_a_stopped_server_says_it_is_stopped(home):
+    fleetcron("local", "start", home=home)
+    fleetcron("local", "stop", home=home)
+
+    result = fleetcron("local", "url", home=home)
+    fleetcron("local", "destroy", "--yes", home=home)
+
+    line = one_error_line(result)
+    assert "stopped" in line and "fleetcron local start" in line
+    assert result.stdout == ""
+
+
 # -- demo -------------------------------------------------------------------------------------
 
 
-def test_the_demo_shows_agents_going_offline_and_old_heartbeats_going(home):
-    result = fleetcron("demo", home=home, timeout=180)
-    fleetcron("local", "destroy", "--yes", home=home)
+@pytest.fixture(scope="module")
+def demo():
+    """One run of the demo (it takes a while), shared by the tests that read its output."""
+    folder = Path(tempfile.gettempdir()) / f"fleetcron-demo-{uuid.uuid4().hex[:8]}"
+    result = fleetcron("demo", home=folder, timeout=180)
+    yield result
+    fleetcron("local", "destroy", "--yes", home=folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+
+def test_the_demo_shows_agents_going_offline_and_old_heartbeats_going(demo):
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout
     assert "HTTP 401" in out
     assert (
         json.loads(out.split("check-stale\n  HTTP 200 ", 1)[1].splitlines()[0])["rows_affected"]
@@ -358,4 +461,23 @@ def test_the_demo_shows_agents_going_offline_and_old_heartbeats_going(home):
     assert "marked offline: edge-35, edge-36, edge-37, edge-38, edge-39, edge-40" in out
     cleanup = json.loads(out.split("cleanup-heartbeats\n  HTTP 200 ", 1)[1].splitlines()[0])
     assert cleanup["rows_affected"] == 40 * 15 * 48
-    assert "past retention    28,800         0" in out
+    assert re.search(r"heartbeats past retention\s+28,800\s+0\s", out)
+
+
+def test_the_demos_heartbeat_counts_add_up_on_screen(demo):
+    def count(label: str) -> int:
+        [value] = re.findall(rf"^\s*{label}\s+([+-]?[\d,]+)\s*$", demo.stdout, re.MULTILINE)
+        return int(value.replace(",", ""))
+
+    before, arrived = count("heartbeats before"), count("recorded during the demo")
+    deleted, after = count("deleted by cleanup-heartbeats"), count("heartbeats after")
+
+    assert deleted == -(40 * 15 * 48)
+    assert arrived > 0
+    assert before + arrived + deleted == after
+
+
+def test_the_demo_says_it_leaves_a_server_running_and_how_to_stop_it(demo):
+    assert "the local PostgreSQL is still running" in demo.stdout
+    assert "fleetcron local stop" in demo.stdout
+    assert "fleetcron local destroy" in demo.stdout

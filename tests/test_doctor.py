@@ -75,6 +75,29 @@ def test_a_missing_or_short_cron_secret_fails(cron_url, project, secret, message
     assert check == "CRON_SECRET" and message in text
 
 
+def test_a_cron_secret_of_only_whitespace_is_not_set(cron_url, project):
+    found = doctor.run_checks(cron_url, project, {"CRON_SECRET": " " * 20})
+
+    [(check, text)] = failures(found)
+    assert check == "CRON_SECRET" and "not set" in text
+
+
+def test_a_cron_secret_is_judged_without_its_surrounding_whitespace(cron_url, project):
+    found = doctor.run_checks(cron_url, project, {"CRON_SECRET": "  hunter2-secret  "})
+
+    [(check, text)] = failures(found)
+    assert check == "CRON_SECRET" and "only 14 characters long" in text
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5"])
+def test_a_connect_timeout_the_functions_would_ignore_fails(cron_url, project, value):
+    found = findings(cron_url, project, FLEETCRON_CONNECT_TIMEOUT_SECONDS=value)
+
+    assert [(check, text.split(" is ")[0]) for check, text in failures(found)] == [
+        ("connect timeout", f"FLEETCRON_CONNECT_TIMEOUT_SECONDS={value!r}")
+    ]
+
+
 def test_a_vercel_json_that_is_not_json_fails(cron_url, project):
     (project / "vercel.json").write_text("{ crons: [] }")
 
@@ -242,19 +265,19 @@ def test_a_database_without_fleetcron_fails(pg_server, project):
 
 
 def test_a_missing_routine_fails(db, db_url, project):
-    db.execute("drop function fleet.mark_stale_agents(text)")
+    db.execute("drop function fleet.mark_stale_agents(text, integer)")
 
-    assert ("routines", "fleet.mark_stale_agents(text) is missing") in failures(
+    assert ("routines", "fleet.mark_stale_agents(text,integer) is missing") in failures(
         findings(db_url, project)
     )
 
 
 def test_a_security_definer_routine_without_its_search_path_fails(db, db_url, project):
-    db.execute("alter function fleet.run_check_stale(text) reset search_path")
+    db.execute("alter function fleet.run_check_stale(text, integer) reset search_path")
 
     assert (
         "routines",
-        "fleet.run_check_stale(text) is SECURITY DEFINER without a pinned search_path",
+        "fleet.run_check_stale(text,integer) is SECURITY DEFINER without a pinned search_path",
     ) in failures(findings(db_url, project))
 
 
@@ -267,9 +290,9 @@ def test_a_routine_executable_by_public_or_supabase_api_roles_fails(
             f"do $$ begin create role {grantee} nologin; "
             "exception when duplicate_object then null; end $$"
         )
-    db.execute(f"grant execute on function fleet.run_check_stale(text) to {grantee}")
+    db.execute(f"grant execute on function fleet.run_check_stale(text, integer) to {grantee}")
 
-    assert ("privileges", f"{grantee} may execute fleet.run_check_stale(text)") in failures(
+    assert ("privileges", f"{grantee} may execute fleet.run_check_stale(text,integer)") in failures(
         findings(db_url, project)
     )
 
@@ -283,7 +306,7 @@ def test_a_routine_that_lost_security_definer_fails(db, db_url, project):
 
 
 def test_an_empty_search_path_counts_as_pinned(db, db_url, project):
-    db.execute("alter function fleet.run_check_stale(text) set search_path = ''")
+    db.execute("alter function fleet.run_check_stale(text, integer) set search_path = ''")
 
     assert [check for check, _ in failures(findings(db_url, project))] == []
 

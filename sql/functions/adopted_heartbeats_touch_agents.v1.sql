@@ -9,6 +9,9 @@
 -- registered values (say 'retired' or 'maintenance') is the application's, and stays.
 -- The statement is built from the registration's catalog names (%I, regclass) with values as
 -- parameters, and times are converted between the two tables through the registered zone.
+-- Its transitions are recorded with reason 'heartbeat'; a reason the application set for its
+-- own transitions (fleet.transition_reason) is put back afterwards, as fleetcron's own
+-- heartbeat trigger does.
 --
 -- It must never cost the application a heartbeat: if it fails (say a registered column was
 -- dropped since), the insert still goes through, a WARNING says why, and doctor reports the
@@ -28,6 +31,7 @@ declare
   newest text;
   fresh text;
   failure text;
+  previous_reason text := current_setting('fleet.transition_reason', true);
 begin
   begin
     -- Validated when adopted and by every job; not again on each insert statement.
@@ -80,7 +84,7 @@ begin
       tables.heartbeat_agent, newest, fresh, tables.agent_id
     )
     using default_cutoff, now_utc, tables.time_zone, tables.online_value, tables.offline_value;
-    perform set_config('fleet.transition_reason', '', true);
+    perform set_config('fleet.transition_reason', coalesce(previous_reason, ''), true);
   exception
     when others then
       get stacked diagnostics failure = message_text;
