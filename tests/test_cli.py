@@ -412,6 +412,8 @@ def test_a_local_server_whose_port_was_taken_moves_and_says_so(home):
     port = int(url.rsplit(":", 1)[1].split("/")[0])
 
     with socket.socket() as squatter:
+        # SO_REUSEADDR: the server's last connections may linger in TIME_WAIT on the port.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         restarted = fleetcron("local", "start", home=home)

@@ -151,6 +151,8 @@ def test_as_root_links_the_server_account_plants_in_the_state_dir_are_never_foll
         as_server_account("ln", "-sfn", str(victim), str(planted))
 
     with socket.socket() as squatter:  # a taken port makes start rewrite the settings
+        # SO_REUSEADDR: the server's last connections may linger in TIME_WAIT on the port.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", server.port))
         squatter.listen()
         again = LocalPostgres.load(home)
