@@ -359,17 +359,6 @@ def test_local_url_before_any_server_says_how_to_make_one(home):
     assert "fleetcron local start" in line
 
 
-def test_schedule_install_works_on_the_local_server_first_try(home):
-    fleetcron("db", "upgrade", home=home)
-
-    installed = fleetcron("schedule", "install", home=home)
-    listed = fleetcron("schedule", "list", home=home)
-    fleetcron("local", "destroy", "--yes", home=home)
-
-    assert installed.returncode == 0, installed.stderr
-    assert "fleetcron-check-stale" in listed.stdout
-
-
 def test_the_local_server_keeps_its_port_across_stop_and_start(home):
     url = fleetcron("local", "start", home=home).stdout.strip()
     # A query running while the server stops (a psql session, say): the server hangs up first,
