@@ -146,10 +146,7 @@ class Settings:
             raise UserError(problem)
         url = self.database_url or dburl.from_environment()
         if url:
-            # Refuse a malformed URL before anything else happens.
-            if problem := doctor_checks.database_url_problem(url):
-                raise UserError(problem)
-            dburl.normalize(url)
+            dburl.normalize(url)  # refuse a malformed URL before anything else happens
             return url
         server = local_server()
         errors.print(

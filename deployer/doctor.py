@@ -7,7 +7,6 @@ project's vercel.json and api/ files, and the environment the functions will get
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,6 @@ from deployer.vercel_config import load as load_vercel_config
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_SECRET_LENGTH = 16
 CONNECT_TIMEOUT_VARIABLE = "FLEETCRON_CONNECT_TIMEOUT_SECONDS"
-MAX_PORT = 65535
 RANDOM_STRING_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Vercel: Fluid compute defaults to 300 s; Hobby allows at most 300, Pro and Enterprise 800.
 DEFAULT_MAX_DURATION = 300
@@ -246,15 +244,6 @@ def check_settings(environ: Mapping[str, str]) -> list[Finding]:
     return []
 
 
-def database_url_problem(url: str) -> str | None:
-    """A port out of range, which the URL parser would report as "not a number"."""
-    authority = urlsplit(url.strip()).netloc.rpartition("@")[2]
-    port = re.fullmatch(r".*:(\d+)", authority)
-    if port and "," not in authority and int(port[1]) > MAX_PORT:
-        return f"the database URL's port {port[1]} is out of range: ports go up to {MAX_PORT}"
-    return None
-
-
 # -- vercel.json and api/ -----------------------------------------------------------------------
 
 
@@ -412,8 +401,6 @@ def check_database(url: str | None, budget: float) -> list[Finding]:
                 "set DATABASE_URL to the pooled URL the functions should use",
             )
         ]
-    if problem := database_url_problem(url):
-        return [fail("database", problem, "fix DATABASE_URL")]
     try:
         clean, dropped = dburl.normalize(url)
     except dburl.DatabaseUrlError as error:

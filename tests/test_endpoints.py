@@ -416,3 +416,14 @@ def test_the_secret_is_compared_in_constant_time():
         "secret" not in ast.unparse(node) and "given" not in ast.unparse(node)
         for node in comparisons
     )
+
+
+def test_a_port_out_of_range_is_called_that_not_a_missing_number(api, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://fleet:pw@127.0.0.1:99999/fleet")
+
+    response = api.call(CHECK_STALE)
+
+    assert response.status == 500
+    assert response.body["error"] == (
+        "the database URL's port 99999 is out of range: ports go up to 65535"
+    )

@@ -18,6 +18,7 @@ from psycopg.pq import Conninfo
 
 ENVIRONMENT_VARIABLES = ("DATABASE_URL", "POSTGRES_URL")
 SCHEMES = ("postgresql", "postgres")
+MAX_PORT = 65535
 
 
 class DatabaseUrlError(ValueError):
@@ -41,6 +42,11 @@ def normalize(url: str) -> tuple[str, list[str]]:
     if parts.scheme not in SCHEMES:
         raise DatabaseUrlError("the database URL must start with postgresql:// or postgres://")
     if "," not in parts.netloc:  # libpq takes "h1:5432,h2:5433"; urllib cannot parse it
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        if port.isdigit() and int(port) > MAX_PORT:
+            raise DatabaseUrlError(
+                f"the database URL's port {port} is out of range: ports go up to {MAX_PORT}"
+            )
         try:
             parts.port  # noqa: B018 - raises ValueError for a port that is not a number
         except ValueError:
