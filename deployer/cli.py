@@ -66,9 +66,7 @@ ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 
 def explain(error: Exception) -> str:
     """One line that says what went wrong, never a URL or password."""
-    if isinstance(error, psycopg.OperationalError) and not isinstance(
-        error, psycopg.errors.QueryCanceled
-    ):
+    if isinstance(error, psycopg.OperationalError) and _is_about_the_connection(error):
         text = ERRNO.sub("", str(error).strip())
         if refused := SERVER_REFUSED.findall(text):
             # Reached, and turned away: a password, a role or a database name is wrong.
@@ -93,6 +91,16 @@ def explain(error: Exception) -> str:
         hint = f" (hint: {diag.message_hint})" if diag.message_hint else ""
         return f"database error {diag.sqlstate or ''}: {text}{hint}".replace("error :", "error:")
     return str(error)
+
+
+def _is_about_the_connection(error: psycopg.OperationalError) -> bool:
+    """Reaching the server at all, as opposed to an error a statement raised (psycopg files
+    both under OperationalError: a lock timeout or a refused registration is one too)."""
+    return (
+        error.sqlstate is None
+        or error.sqlstate[:2] in ("08", "28", "3D", "53")
+        or (error.sqlstate in ("57P01", "57P02", "57P03"))
+    )
 
 
 class FleetcronGroup(click.Group):
@@ -647,6 +655,127 @@ def _print_rows(headers: tuple[str, ...], rows: list[tuple]) -> None:
             *(status.when(value) if isinstance(value, datetime) else plain(value) for value in row)
         )
     console.print(table)
+
+
+# -- adopt ------------------------------------------------------------------------------------
+
+ADOPT = """
+    select r.agents::text, r.heartbeats::text, r.agent_id, r.agent_status, r.online_value,
+           r.offline_value, r.agent_last_heartbeat, r.agent_stale_after, r.agent_name,
+           r.heartbeat_time, r.heartbeat_agent, r.heartbeat_key, r.time_zone,
+           r.records_transitions, r.touches_agents
+    from fleet.adopt(
+      agents => %(agents)s, agent_id => %(agent_id)s, status => %(status)s,
+      last_heartbeat => %(last_heartbeat)s, heartbeats => %(heartbeats)s,
+      heartbeat_time => %(heartbeat_time)s, heartbeat_agent => %(heartbeat_agent)s,
+      online => %(online)s, offline => %(offline)s, stale_after => %(stale_after)s,
+      agent_name => %(agent_name)s, heartbeat_key => %(heartbeat_key)s,
+      time_zone => %(time_zone)s, record_transitions => %(record_transitions)s,
+      touch_agents => %(touch_agents)s
+    ) as r
+"""
+
+
+class DryRun(Exception):
+    """Raised inside the adoption's transaction to roll it back after it was validated."""
+
+
+@main.command()
+@click.argument("agents", required=False)
+@click.argument("heartbeats", required=False)
+@click.option("--agent-id", default="id", show_default=True, metavar="COLUMN")
+@click.option("--status", default="status", show_default=True, metavar="COLUMN")
+@click.option("--online", default="online", show_default=True, help="The status meaning online.")
+@click.option("--offline", default="offline", show_default=True, help="The status meaning offline.")
+@click.option("--last-heartbeat", default="last_seen", show_default=True, metavar="COLUMN")
+@click.option("--stale-after", metavar="COLUMN", help="A per-agent threshold (interval) column.")
+@click.option("--name", metavar="COLUMN", help="A column naming the agent, for status.")
+@click.option("--heartbeat-time", default="created_at", show_default=True, metavar="COLUMN")
+@click.option("--heartbeat-agent", default="agent_id", show_default=True, metavar="COLUMN")
+@click.option(
+    "--heartbeat-key", metavar="COLUMN", help="Breaks ties of the time. Default: the primary key."
+)
+@click.option(
+    "--time-zone",
+    metavar="ZONE",
+    help="The zone timestamp-without-time-zone columns hold (required for such columns).",
+)
+@click.option(
+    "--record-transitions", is_flag=True, help="Record status changes the app makes itself."
+)
+@click.option(
+    "--touch-agents", is_flag=True, help="Keep the last heartbeat current from heartbeat inserts."
+)
+@click.option("--own-tables", is_flag=True, help="Switch back to fleetcron's own tables.")
+@click.option("--dry-run", is_flag=True, help="Validate and show the registration; change nothing.")
+@database_url_option
+@click.pass_obj
+def adopt(settings: Settings, agents: str | None, heartbeats: str | None, **options) -> None:
+    """Run fleetcron on the app's own AGENTS and HEARTBEATS tables (schema-qualified names).
+
+    For the seed's schema (agents.status online/offline, agents.last_seen, heartbeats.created_at
+    and heartbeats.agent_id) one call does it: fleetcron adopt public.agents public.heartbeats.
+    The tables are validated first and nothing changes on a problem. --own-tables goes back.
+    """
+    own, dry_run = options.pop("own_tables"), options.pop("dry_run")
+    if own == bool(agents or heartbeats) or (not own and not (agents and heartbeats)):
+        raise UserError(
+            "give AGENTS and HEARTBEATS (e.g. public.agents public.heartbeats), or --own-tables"
+        )
+    with db.connect(settings.url()) as conn:
+        try:
+            with db.pinned(conn):
+                if own:
+                    conn.execute("select fleet.adopt_own_tables()")
+                    registered = None
+                else:
+                    registered = conn.execute(
+                        ADOPT, _adoption_arguments(conn, agents, heartbeats, options)
+                    ).fetchone()
+                if dry_run:
+                    raise DryRun
+        except DryRun:
+            pass
+    verb = "would work" if dry_run else "now works"
+    if registered is None:
+        console.print(f"fleetcron {verb} on its own tables (fleet.agents, fleet.heartbeats)")
+        return
+    console.print(plain(f"fleetcron {verb} on {registered[0]} and {registered[1]}"))
+    _print_rows(("setting", "value"), list(zip(ADOPTION_LABELS, registered[2:], strict=True)))
+
+
+ADOPTION_LABELS = (
+    "agent id",
+    "status",
+    "online",
+    "offline",
+    "last heartbeat",
+    "stale after",
+    "name",
+    "heartbeat time",
+    "heartbeat agent",
+    "heartbeat key",
+    "time zone",
+    "records transitions",
+    "touches agents",
+)
+
+
+def _adoption_arguments(
+    conn: psycopg.Connection, agents: str, heartbeats: str, options: dict
+) -> dict:
+    """fleet.adopt's arguments, the tables resolved to regclass here, so that a name that is
+    not a table is one clear line (and search_path, pinned, never picks a table for it)."""
+    arguments = {"agent_name": options.pop("name"), **options}
+    for role, name in (("agents", agents), ("heartbeats", heartbeats)):
+        found = conn.execute("select pg_catalog.to_regclass(%s)", (name,)).fetchone()[0]
+        if found is None:
+            raise UserError(
+                f"no table {name} (name it with its schema, e.g. public.{role}; "
+                'quote what needs quoting: \'"My Schema"."Agents"\')'
+            )
+        arguments[role] = found
+    return arguments
 
 
 # -- demo -------------------------------------------------------------------------------------

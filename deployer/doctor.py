@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.rows import dict_row
 
 from deployer import migrate
 from deployer.runtime import db, dburl, jobs
@@ -23,6 +24,7 @@ from deployer.runtime.endpoint import (
     purge_time_budget_seconds,
 )
 from deployer.serve import discover_routes
+from deployer.status import REPEATED, repeated_failures
 from deployer.vercel_config import (
     VercelConfig,
     VercelConfigError,
@@ -138,6 +140,33 @@ OUTSIDE_DEPENDENCIES = """
       and r.schema operator(pg_catalog.<>) all (array['fleet', 'pg_catalog']::pg_catalog.text[])
     order by 1, 2
 """
+
+
+# Supabase's Security Advisor, lint 0011 (function_search_path_mutable): a function in any
+# schema whose proconfig sets no search_path. A procedure that COMMITs cannot carry SET, so the
+# cleanup procedure is the one fleet routine it may list.
+UNPINNED_ROUTINES = """
+    select p.oid::pg_catalog.regprocedure::pg_catalog.text, p.prokind::pg_catalog.text
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = pg_catalog.to_regnamespace('fleet')::pg_catalog.oid
+      and not exists (
+        select
+        from pg_catalog.unnest(p.proconfig) as c
+        where pg_catalog.starts_with(c, 'search_path='::pg_catalog.text)
+      )
+    order by 1
+"""
+# The registered tables, what is wrong with them now, and what changed since fleet.adopt
+# validated them.
+REGISTRATION = """
+    select t.agents, t.heartbeats, t.own_tables, t.problems, t.changes
+    from fleet.registered_tables as t
+"""
+PARTITIONS = """
+    select s.partitions, s.partitioned_until, s.partition_span, pg_catalog.now()
+    from fleet.heartbeat_summary as s
+"""
+JOBS = "select * from fleet.job_summary order by job"
 
 
 @dataclass(frozen=True)
@@ -487,12 +516,24 @@ def _check_schema(conn: psycopg.Connection, budget: float) -> list[Finding]:
                 "run: fleetcron db upgrade",
             )
         ]
-    return [
+    findings = [
         ok("migrations", f"at head ({head})"),
         *_check_routines(conn),
+        *_check_advisor(conn),
         *_check_dependencies(conn),
-        *_check_credential(conn, budget),
     ]
+    # Each later check needs what the one before it establishes: the summaries need a login
+    # that may read them, and they need tables the jobs can use.
+    for check in (
+        lambda: _check_credential(conn, budget),
+        lambda: _check_tables(conn),
+        lambda: [*_check_partitions(conn), *_check_jobs(conn)],
+    ):
+        found = check()
+        findings += found
+        if any(finding.level == FAIL for finding in found):
+            break
+    return findings
 
 
 def _check_routines(conn: psycopg.Connection) -> list[Finding]:
@@ -535,6 +576,79 @@ def _check_routines(conn: psycopg.Connection) -> list[Finding]:
             )
         )
     return findings
+
+
+def _check_advisor(conn: psycopg.Connection) -> list[Finding]:
+    unpinned = conn.execute(UNPINNED_ROUTINES).fetchall()
+    functions = [name for name, kind in unpinned if kind != "p"]
+    if functions:
+        return [
+            fail(
+                "advisor",
+                f"{name} has no pinned search_path (Supabase Security Advisor lint 0011)",
+                "restore it from sql/ (CREATE OR REPLACE drops SET unless restated)",
+            )
+            for name in functions
+        ]
+    return [
+        ok(
+            "advisor",
+            "Supabase's Security Advisor lists only fleet.purge_old_heartbeats_all (lint 0011): a "
+            "procedure that COMMITs cannot pin search_path, so it names everything with its schema",
+        )
+    ]
+
+
+def _check_tables(conn: psycopg.Connection) -> list[Finding]:
+    agents, heartbeats, own, problems, changes = conn.execute(REGISTRATION).fetchone()
+    findings = [fail("tables", problem["problem"], problem["fix"]) for problem in problems]
+    findings += [
+        fail("tables", change, "register the tables again: fleetcron adopt ...")
+        for change in changes
+    ]
+    if not findings:
+        which = "fleetcron's own" if own else f"adopted: {agents} and {heartbeats}"
+        findings.append(ok("tables", f"the jobs work on {which}, as registered"))
+    return findings
+
+
+def _check_partitions(conn: psycopg.Connection) -> list[Finding]:
+    partitions, until, span, now = conn.execute(PARTITIONS).fetchone()
+    if not partitions or until is None:
+        return []
+    if until - now < 2 * span:
+        return [
+            fail(
+                "partitions",
+                f"heartbeat partitions end at {until:%Y-%m-%d %H:%M} UTC: later heartbeats "
+                "land in the default partition",
+                "select fleet.maintain_heartbeat_partitions(); (both jobs run it for fleetcron's "
+                "own table: are they running?) For an adopted table, make its partitions ahead.",
+            )
+        ]
+    ready = f"{partitions} heartbeat partitions, ready until {until:%Y-%m-%d} UTC"
+    return [ok("partitions", ready)]
+
+
+def _check_jobs(conn: psycopg.Connection) -> list[Finding]:
+    findings = []
+    with conn.cursor(row_factory=dict_row) as cursor:
+        for job in cursor.execute(JOBS).fetchall():
+            if job["errors_in_a_row"] >= REPEATED:
+                findings.append(
+                    fail(
+                        "jobs", repeated_failures(job), "see: fleetcron status; the error says why"
+                    )
+                )
+            elif job["skips_in_a_row"] >= REPEATED:
+                findings.append(
+                    warn(
+                        "jobs",
+                        repeated_failures(job),
+                        "a run that never ends holds the job: see fleet.recent_job_runs",
+                    )
+                )
+    return findings or [ok("jobs", "no job keeps failing or being skipped")]
 
 
 def _check_dependencies(conn: psycopg.Connection) -> list[Finding]:

@@ -21,10 +21,17 @@ from deployer.terminal import plain
 
 STALE_AGENTS_SHOWN = 20
 RECENT_RUNS_SHOWN = 10
+# Which tables the jobs work on: fleetcron's own, or the application's (fleet.adopt).
+TABLES = """
+    select t.agents, t.heartbeats, t.own_tables as own, t.agent_status, t.online_value,
+           t.offline_value, t.problems
+    from fleet.registered_tables as t
+"""
 
 
 @dataclass
 class Status:
+    tables: dict[str, Any]
     agents: dict[str, Any]
     stale_agents: list[dict[str, Any]]
     heartbeats: dict[str, Any]
@@ -35,11 +42,12 @@ class Status:
 def read(url: str) -> Status:
     with db.connect(url) as conn, db.pinned(conn), conn.cursor(row_factory=dict_row) as cur:
         return Status(
+            tables=_one(cur, TABLES),
             agents=_one(cur, "select * from fleet.agent_summary"),
             stale_agents=_all(
                 cur,
-                "select name, last_heartbeat, silent_for, stale_after from fleet.stale_agents "
-                "order by silent_for desc limit %s",
+                "select agent_id, name, last_heartbeat, silent_for, stale_after "
+                "from fleet.stale_agents order by silent_for desc limit %s",
                 (STALE_AGENTS_SHOWN,),
             ),
             heartbeats=_one(cur, "select * from fleet.heartbeat_summary"),
@@ -67,7 +75,21 @@ def _all(cur: psycopg.Cursor, query: str, params: tuple = ()) -> list[dict[str, 
 def render(current: Status, console: Console) -> None:
     agents, beats = current.agents, current.heartbeats
 
+    tables = current.tables
     overview = Table(title="fleet", show_header=False, box=None, title_justify="left")
+    overview.add_column(overflow="fold")
+    overview.add_column(overflow="fold")
+    if tables["own"]:
+        overview.add_row("tables", "fleetcron's own (fleet.agents, fleet.heartbeats)")
+    else:
+        overview.add_row(
+            "tables",
+            plain(
+                f"adopted: {tables['agents']} ({tables['agent_status']}: "
+                f"{tables['online_value']!r} online, {tables['offline_value']!r} offline), "
+                f"{tables['heartbeats']}"
+            ),
+        )
     overview.add_row("agents", f"{agents['agents']:,}")
     overview.add_row("  online", f"{agents['online']:,}")
     overview.add_row("  offline", f"{agents['offline']:,}")
@@ -77,10 +99,20 @@ def render(current: Status, console: Console) -> None:
         "heartbeats", f"{beats['rows']:,}" + ("" if beats["rows_exact"] else " (est.)")
     )
     overview.add_row("  size", _bytes(beats["total_bytes"]))
-    overview.add_row("  oldest", when(beats["oldest"]) + " UTC")
+    overview.add_row("  oldest", when(beats["oldest"]) + (" UTC" if beats["oldest"] else ""))
     overview.add_row(
         "  expired backlog", f"{beats['expired']:,}" + ("" if beats["expired_exact"] else "+")
     )
+    if beats["partitions"]:
+        overview.add_row(
+            "  partitions",
+            f"{beats['partitions']:,}"
+            + (
+                f", ready until {when(beats['partitioned_until'])} UTC"
+                if beats["partitioned_until"]
+                else ""
+            ),
+        )
     console.print(overview)
 
     if current.stale_agents:
@@ -90,7 +122,7 @@ def render(current: Status, console: Console) -> None:
             stale.add_column(heading, no_wrap=True)
         for agent in current.stale_agents:
             stale.add_row(
-                plain(agent["name"]),
+                plain(agent["name"] if agent["name"] is not None else agent["agent_id"]),
                 when(agent["last_heartbeat"]),
                 _duration(agent["silent_for"]),
                 _duration(agent["stale_after"]),
@@ -105,7 +137,16 @@ def render(current: Status, console: Console) -> None:
         collapse_padding=True,
     )
     summary.add_column("job", overflow="fold")
-    for heading in ("last run", "outcome", "rows", "took", "24h runs", "errors", "stuck"):
+    for heading in (
+        "last run",
+        "outcome",
+        "rows",
+        "took",
+        "24h runs",
+        "errors",
+        "failing",
+        "stuck",
+    ):
         summary.add_column(heading, no_wrap=True)
     for job in current.jobs:
         summary.add_row(
@@ -116,9 +157,13 @@ def render(current: Status, console: Console) -> None:
             _duration(job["last_duration"]),
             f"{job['runs_24h']:,}",
             _flag(job["errors_24h"]),
+            _flag(job["errors_in_a_row"]),
             _flag(job["stuck"]),
         )
     console.print(summary)
+    for job in current.jobs:
+        if job["errors_in_a_row"] or job["skips_in_a_row"] >= REPEATED:
+            console.print(plain(repeated_failures(job), style="yellow"))
     if any(job["stuck"] for job in current.jobs):
         console.print(
             "stuck runs lost their caller; the next cleanup run retires them", style="yellow"
@@ -142,6 +187,21 @@ def render(current: Status, console: Console) -> None:
                 _duration(run["duration"]),
             )
         console.print(runs)
+
+
+# From this many runs in a row without an ok one, a job's trouble is a pattern, not a blip.
+REPEATED = 3
+
+
+def repeated_failures(job: dict[str, Any]) -> str:
+    """What status and doctor say about a job that keeps failing or being skipped."""
+    since = when(job["last_ok_at"]) + " UTC" if job["last_ok_at"] else "it first ran"
+    if job["errors_in_a_row"]:
+        return (
+            f"{job['job']} failed {job['errors_in_a_row']} time(s) in a row since {since} "
+            f"(last error: {job['last_error'] or 'unknown'})"
+        )
+    return f"{job['job']} was skipped {job['skips_in_a_row']} times in a row since {since}"
 
 
 def when(moment: datetime | None) -> str:

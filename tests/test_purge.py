@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from psycopg import errors
+from psycopg.rows import dict_row
 
 RETENTION = timedelta(days=30)
 EXPIRED = timedelta(days=40)
@@ -122,25 +123,29 @@ def test_a_batch_outside_1_to_a_million_rows_is_refused_and_deletes_nothing(
     assert fleet.heartbeat_count() == 3
 
 
-def purge_step(db, batch, relation=None, after_time=None, after_key=None):
+def purge_step(db, batch, relation=None, after_time=None, after_key=None) -> dict:
     """One fleet.purge_step, optionally continuing after a cursor in ``relation``."""
-    return db.execute(
-        "select * from fleet.purge_step(%s, %s::regclass, %s, %s)",
-        (batch, relation, after_time, after_key),
-    ).fetchone()
+    with db.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select * from fleet.purge_step(%s, %s::regclass, %s, %s)",
+            (batch, relation, after_time, after_key),
+        ).fetchone()
 
 
 def test_a_step_continues_after_the_cursor_it_returned_and_leaves_rows_behind_it(fleet, db, agent):
     fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
-    action, relation, deleted, last_time, last_key, more_here, _ = purge_step(db, 10)
+    first = purge_step(db, 10)
     # A row that arrives behind the cursor (a backdated import) is not this pass's business.
     fleet.old_heartbeats(agent, EXPIRED + timedelta(days=1))
 
-    second = purge_step(db, 10, relation, last_time, last_key)
+    second = purge_step(db, 10, first["worked_on"], first["last_time"], first["last_key"])
 
-    assert (action, deleted, more_here) == ("deleted", 10, True)
-    assert (second[0], second[2], second[5]) == ("deleted", 10, True)
-    assert (second[3], int(second[4])) > (last_time, int(last_key))
+    assert (first["action"], first["deleted"], first["more_here"]) == ("deleted", 10, True)
+    assert (second["action"], second["deleted"], second["more_here"]) == ("deleted", 10, True)
+    assert (second["last_time"], int(second["last_key"])) > (
+        first["last_time"],
+        int(first["last_key"]),
+    )
     assert fleet.heartbeat_count() == 11
     assert max(fleet.heartbeat_ages()) > EXPIRED + timedelta(hours=23)
 

@@ -514,6 +514,12 @@ revoke all
   on function fleet.registration_problems(fleet.registration)
   from public;
 
+-- Read-only, and called by the view fleet.registered_tables, which fleet_cron reads (a
+-- function in a view runs with the reader's EXECUTE privilege).
+grant execute
+  on function fleet.registration_problems(fleet.registration)
+  to fleet_cron;
+
 comment on function fleet.registration_problems(fleet.registration) is
   'What is wrong with a registration of agents and heartbeats tables (one row per problem, '
   'with a hint). Example: select * from fleet.registration_problems((select r from '
