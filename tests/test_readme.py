@@ -49,7 +49,11 @@ VOLATILE = [
 JOB_NOTICE = re.compile(r"^\[\d+\]\s+\d+$")
 # The environment each section's sh commands run in.
 SH_SECTIONS = {"pg_cron (Supabase Cron)", "Deploying the schema", "Install as a tool"}
-SQL_SECTIONS = {"For DBAs: the routines", "Roles and privileges"}
+SQL_SECTIONS = {
+    "For DBAs: the routines",
+    "Roles and privileges",
+    "Already have agents and heartbeats tables?",
+}
 
 
 @dataclass

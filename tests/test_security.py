@@ -43,9 +43,13 @@ PROCEDURE = (
     "fleet.purge_old_heartbeats_all(integer,interval,text,bigint,text,bigint,integer,boolean)"
 )
 # Routines a fleet role may execute that deliberately run with the caller's rights: the
-# procedure (a procedure that COMMITs cannot be SECURITY DEFINER) and a pure time helper that
-# touches no table.
-CALLERS_RIGHTS = {PROCEDURE, "fleet.ago(interval)"}
+# procedure (a procedure that COMMITs cannot be SECURITY DEFINER), a pure time helper, and a
+# reader of the public catalog (column types and owners) that touches no fleet table.
+CALLERS_RIGHTS = {
+    PROCEDURE,
+    "fleet.ago(interval)",
+    "fleet.registration_fingerprint(fleet.registration)",
+}
 
 
 def test_every_function_pins_its_search_path_so_only_the_procedure_is_left_for_the_advisor(db):
