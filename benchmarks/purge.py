@@ -21,28 +21,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import signal
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from benchmarks.common import (
+    BenchmarkError,
+    Machine,
+    benchmark_settings,
+    clone,
+    create_database,
+    fraction,
+    machine,
+    mark_template,
+    one,
+    positive_int,
+    progress,
+    ratio,
+    read_sql,
+    setting,
+    sigterm_as_interrupt,
+    table,
+    throwaway_server,
+    wal_position,
+)
 from deployer import migrate
-from deployer.localpg import THROWAWAY_SETTINGS, LocalPostgres
+from deployer.localpg import LocalPostgres
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
 SEED_DATABASE = "purge_seed"
 # No heartbeat lies in this window after the cutoff, so a cutoff that moves on with now()
 # while a method runs crosses no row (see sql/seed_heartbeats.sql).
@@ -61,17 +74,6 @@ JOB = (
 SEED_CUTOFF = (
     "select fleet.ago(c.heartbeat_retention), c.heartbeat_retention from fleet.config as c"
 )
-WAL_POSITION = "select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
-
-
-class BenchmarkError(RuntimeError):
-    """A method misbehaved in a way that makes its numbers meaningless."""
-
-
-def read_sql(name: str) -> str:
-    return (SQL_DIR / name).read_text()
-
-
 QUERIES = {
     name: read_sql(name)
     for name in (
@@ -83,6 +85,11 @@ QUERIES = {
         "stateless_id_in_batch.sql",
     )
 }
+
+
+def on_heartbeats(query: str) -> sql.Composed:
+    """A query of benchmarks/sql/ that names its table {heartbeats}, on fleet.heartbeats."""
+    return sql.SQL(query).format(heartbeats=sql.Identifier("fleet", "heartbeats"))
 
 
 # -- the methods ------------------------------------------------------------------------------
@@ -101,7 +108,7 @@ Method = Callable[["psycopg.Connection[Any]", int], MethodOutcome]
 
 def single_delete(conn: psycopg.Connection[Any], batch: int) -> MethodOutcome:
     """One DELETE of everything expired (sql/single_delete.sql): the floor."""
-    deleted = conn.execute(QUERIES["single_delete.sql"]).rowcount
+    deleted = conn.execute(on_heartbeats(QUERIES["single_delete.sql"])).rowcount
     return MethodOutcome(deleted=deleted, batches=1)
 
 
@@ -121,7 +128,7 @@ def fleetcron_hand_batches(conn: psycopg.Connection[Any], batch: int) -> MethodO
     """fleet.purge_old_heartbeats(batch) until it returns 0: no cursor carried between calls."""
     deleted = batches = 0
     while True:
-        step = _one(conn.execute(HAND_BATCH, {"batch": batch}))[0]
+        step = one(conn.execute(HAND_BATCH, {"batch": batch}))[0]
         batches += 1
         deleted += step
         if step == 0:
@@ -130,7 +137,7 @@ def fleetcron_hand_batches(conn: psycopg.Connection[Any], batch: int) -> MethodO
 
 def fleetcron_job(conn: psycopg.Connection[Any], batch: int) -> MethodOutcome:
     """CALL fleet.purge_old_heartbeats_all(...): the scheduled job, carrying the keyset cursor."""
-    run_id, outcome, deleted, batches, backlog = _one(
+    run_id, outcome, deleted, batches, backlog = one(
         conn.execute(JOB, {"batch": batch, "time_budget": JOB_TIME_BUDGET})
     )
     if outcome != "ok" or backlog:
@@ -215,16 +222,6 @@ class Summary:
     vs_floor: float | None
 
 
-@dataclass(frozen=True)
-class Machine:
-    postgres: str
-    server_version: str
-    cpus: int | None
-    architecture: str
-    shared_buffers: str
-    settings: dict[str, str]
-
-
 @dataclass
 class Report:
     options: Options
@@ -252,8 +249,8 @@ class Report:
                     median_rows_per_second=statistics.median(r.rows_per_second for r in runs),
                     median_wal_bytes=statistics.median(r.wal_bytes for r in runs),
                     batches=max(r.batches for r in runs),
-                    vs_baseline=_ratio(medians[method], medians.get(BASELINE)),
-                    vs_floor=_ratio(medians[method], medians.get(FLOOR)),
+                    vs_baseline=ratio(medians[method], medians.get(BASELINE)),
+                    vs_floor=ratio(medians[method], medians.get(FLOOR)),
                 )
             )
         return summaries
@@ -273,89 +270,33 @@ class Report:
         }
 
 
-def _ratio(value: float, reference: float | None) -> float | None:
-    return None if not reference else value / reference
-
-
 # -- running ----------------------------------------------------------------------------------
 
 
 def run_benchmark(options: Options, progress: Callable[[str], None]) -> Report:
     """Start a throwaway server, seed it, run every method `repeat` times, and remove it."""
     started = time.perf_counter()
-    progress("starting a throwaway PostgreSQL")
-    server = LocalPostgres.create(pg_cron_database=None)
-    try:
-        server.start()
-        _configure(server, options)
-        with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
-            machine = _machine(admin, options.settings)
-            seed = _seed(server, admin, options, progress)
-            runs = []
-            for repeat in range(options.repeat):
-                # Rotate the order so no method always runs first (or right after another).
-                shift = repeat % len(options.methods)
-                order = options.methods[shift:] + options.methods[:shift]
-                for method in order:
-                    run = _run_once(server, admin, seed, method, repeat + 1, options.batch)
-                    status = "ok" if run.verified else "FAILED: " + "; ".join(run.problems)
-                    progress(
-                        f"repeat {repeat + 1}/{options.repeat} {method}: {run.seconds:.2f} s, "
-                        f"{run.deleted:,} rows, verification {status}"
-                    )
-                    runs.append(run)
-    finally:
-        progress("removing the throwaway PostgreSQL")
-        server.destroy()
-    return Report(options, machine, seed, runs, time.perf_counter() - started)
-
-
-def _configure(server: LocalPostgres, options: Options) -> None:
-    """Server settings for this benchmark, on top of localpg's throwaway ones, then restart.
-
-    synchronous_commit goes back on: with it off, a COMMIT returns before its WAL is flushed,
-    and until then no one may set the hint bits of the rows it wrote or deleted, so a VACUUM
-    right after the seed leaves every page not all-visible (measured: 0 of 3,637 pages), and
-    each batch of a batched purge meets the previous batch's rows without hints. Production
-    runs with it on; with fsync off it costs a write() per commit. Autovacuum goes off (unless
-    asked for) so that it cannot start in the middle of one method's run and not another's.
-    Then whatever --set asked for. A restart (not a reload, which reaches sessions some time
-    later) makes every setting, shared_buffers included, apply to every session from here on.
-    """
-    wanted = {
-        "synchronous_commit": "on",
-        "autovacuum": "on" if options.autovacuum else "off",
-    } | dict(options.settings)
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-        for name, value in wanted.items():
-            statement = sql.SQL("alter system set {} = {}").format(
-                sql.Identifier(name), sql.Literal(value)
-            )
-            try:
-                conn.execute(statement)
-            except psycopg.Error as error:
-                raise BenchmarkError(f"cannot set {name} = {value}: {error}") from error
-    server.stop()
-    server.start()
-
-
-def _machine(admin: psycopg.Connection[Any], settings: Sequence[tuple[str, str]]) -> Machine:
-    def show(name: str) -> str:
-        return _one(admin.execute(sql.SQL("show {}").format(sql.Identifier(name))))[0]
-
-    return Machine(
-        postgres=_one(admin.execute("select version()"))[0],
-        server_version=show("server_version"),
-        cpus=os.cpu_count(),
-        architecture=platform.machine(),
-        shared_buffers=show("shared_buffers"),
-        settings={
-            name: show(name)
-            for name in dict.fromkeys(
-                (*THROWAWAY_SETTINGS, "autovacuum", "jit", *(name for name, _ in settings))
-            )
-        },
-    )
+    settings = benchmark_settings(options.autovacuum, options.settings)
+    with (
+        throwaway_server(settings, progress) as server,
+        psycopg.connect(server.url("postgres"), autocommit=True) as admin,
+    ):
+        measured_on = machine(admin, (name for name, _ in options.settings))
+        seed = _seed(server, admin, options, progress)
+        runs = []
+        for repeat in range(options.repeat):
+            # Rotate the order so no method always runs first (or right after another).
+            shift = repeat % len(options.methods)
+            order = options.methods[shift:] + options.methods[:shift]
+            for method in order:
+                run = _run_once(server, admin, seed, method, repeat + 1, options.batch)
+                status = "ok" if run.verified else "FAILED: " + "; ".join(run.problems)
+                progress(
+                    f"repeat {repeat + 1}/{options.repeat} {method}: {run.seconds:.2f} s, "
+                    f"{run.deleted:,} rows, verification {status}"
+                )
+                runs.append(run)
+    return Report(options, measured_on, seed, runs, time.perf_counter() - started)
 
 
 def _seed(
@@ -366,7 +307,7 @@ def _seed(
 ) -> Seed:
     started = time.perf_counter()
     expired = round(options.rows * options.expired_fraction)
-    admin.execute(sql.SQL("create database {}").format(sql.Identifier(SEED_DATABASE)))
+    create_database(admin, SEED_DATABASE)
     url = server.url(SEED_DATABASE)
     progress("migrating the seed database")
     migrate.upgrade(url)
@@ -374,7 +315,7 @@ def _seed(
     # One transaction: the cutoff read here and the one the INSERT lays rows around share now().
     with psycopg.connect(url) as conn:
         conn.execute(QUERIES["seed_agents.sql"], {"agents": options.agents})
-        cutoff, retention = _one(conn.execute(SEED_CUTOFF))
+        cutoff, retention = one(conn.execute(SEED_CUTOFF))
         conn.execute(
             QUERIES["seed_heartbeats.sql"],
             {
@@ -386,9 +327,7 @@ def _seed(
     progress("vacuum analyze")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum (analyze)")
-    admin.execute(
-        sql.SQL("alter database {} is_template true").format(sql.Identifier(SEED_DATABASE))
-    )
+    mark_template(admin, SEED_DATABASE)
     seconds = time.perf_counter() - started
     progress(f"seed ready in {seconds:.1f} s")
     return Seed(cutoff, retention, options.rows, expired, options.agents, seconds)
@@ -403,26 +342,20 @@ def _run_once(
     batch: int,
 ) -> Run:
     name = f"purge_r{repeat}_{method.replace('-', '_')}"
-    dbname = sql.Identifier(name)
-    admin.execute(
-        sql.SQL("create database {} template {} strategy file_copy").format(
-            dbname, sql.Identifier(SEED_DATABASE)
-        )
-    )
-    try:
-        with psycopg.connect(server.url(name), autocommit=True) as conn:
-            pinned = _one(conn.execute(QUERIES["pin_cutoff.sql"], {"cutoff": seed.cutoff}))[0]
-            before = _counts(conn)
-            # Start every method from the same state: nothing dirty left over from the copy.
-            admin.execute("checkpoint")
-            wal_start = _one(admin.execute(WAL_POSITION))[0]
-            started = time.perf_counter()
-            outcome = METHODS[method](conn, batch)
-            seconds = time.perf_counter() - started
-            wal_bytes = _one(admin.execute(WAL_POSITION))[0] - wal_start
-            after = _counts(conn)
-    finally:
-        admin.execute(sql.SQL("drop database if exists {} with (force)").format(dbname))
+    with (
+        clone(admin, SEED_DATABASE, name),
+        psycopg.connect(server.url(name), autocommit=True) as conn,
+    ):
+        pinned = one(conn.execute(QUERIES["pin_cutoff.sql"], {"cutoff": seed.cutoff}))[0]
+        before = _counts(conn)
+        # Start every method from the same state: nothing dirty left over from the copy.
+        admin.execute("checkpoint")
+        wal_start = wal_position(admin)
+        started = time.perf_counter()
+        outcome = METHODS[method](conn, batch)
+        seconds = time.perf_counter() - started
+        wal_bytes = wal_position(admin) - wal_start
+        after = _counts(conn)
     return Run(
         repeat=repeat,
         method=method,
@@ -435,7 +368,7 @@ def _run_once(
 
 
 def _counts(conn: psycopg.Connection[Any]) -> Counts:
-    expired, kept, cutoff = _one(conn.execute(QUERIES["count_by_cutoff.sql"]))
+    expired, kept, cutoff = one(conn.execute(on_heartbeats(QUERIES["count_by_cutoff.sql"])))
     return Counts(expired=expired, kept=kept, cutoff=cutoff)
 
 
@@ -460,13 +393,6 @@ def _verify(
     if after.cutoff - seed.cutoff >= QUIET_WINDOW:
         problems.append("the run outlasted the quiet window after the cutoff; counts are unsure")
     return problems
-
-
-def _one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
-    row = cursor.fetchone()
-    if row is None:
-        raise BenchmarkError("a query that always returns a row returned none")
-    return tuple(row)
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -511,7 +437,7 @@ def render(report: Report) -> str:
         )
         for s in report.summaries()
     ]
-    lines += _table(header, rows, left={0})
+    lines += table(header, rows, left={0})
     lines += [
         "",
         "time vs X = this method's median time / X's median time (below 1.00x: faster than X).",
@@ -532,7 +458,7 @@ def render(report: Report) -> str:
         )
         for run in report.runs
     ]
-    lines += _table(raw_header, raw_rows, left={1, 6})
+    lines += table(raw_header, raw_rows, left={1, 6})
     lines += [
         "",
         f"verification: {'passed' if report.verified else 'FAILED'} "
@@ -541,19 +467,6 @@ def render(report: Report) -> str:
         f"seed took {seed.seconds:.1f} s; whole benchmark {report.seconds:.1f} s",
     ]
     return "\n".join(lines)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: set[int]) -> list[str]:
-    """Fixed-width columns: those in `left` left-aligned (text), the rest right (numbers)."""
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.ljust(width) if index in left else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return [line(header), line(["-" * width for width in widths]), *map(line, rows)]
 
 
 def _times(ratio: float | None) -> str:
@@ -578,25 +491,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--rows",
-        type=_positive_int,
+        type=positive_int,
         default=Options.rows,
         help="heartbeats to seed (default: %(default)s)",
     )
     parser.add_argument(
         "--expired-fraction",
-        type=_fraction,
+        type=fraction,
         default=Options.expired_fraction,
         help="share of them older than the retention (default: %(default)s)",
     )
     parser.add_argument(
         "--batch",
-        type=_positive_int,
+        type=positive_int,
         default=Options.batch,
         help="rows per batch for the batched methods (default: %(default)s)",
     )
     parser.add_argument(
         "--repeat",
-        type=_positive_int,
+        type=positive_int,
         default=Options.repeat,
         help="runs per method, each on a fresh copy (default: %(default)s)",
     )
@@ -610,7 +523,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--agents",
-        type=_positive_int,
+        type=positive_int,
         default=Options.agents,
         help="agents the heartbeats belong to (default: %(default)s)",
     )
@@ -622,7 +535,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--set",
         action="append",
-        type=_setting,
+        type=setting,
         default=[],
         dest="settings",
         metavar="NAME=VALUE",
@@ -652,58 +565,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {text})")
-    return value
-
-
-def _setting(text: str) -> tuple[str, str]:
-    name, equals, value = text.partition("=")
-    if not equals or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (got {text!r})")
-    return name.strip(), value.strip()
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {text})")
-    return value
-
-
-def _progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let `kill` clean up like Ctrl-C does (the finally that removes the server runs)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     try:
-        with _sigterm_as_interrupt():
-            report = run_benchmark(options, _progress)
+        with sigterm_as_interrupt():
+            report = run_benchmark(options, progress)
     except KeyboardInterrupt:
-        _progress("interrupted; the throwaway server was removed")
+        progress("interrupted; the throwaway server was removed")
         return 130
     except BenchmarkError as error:
-        _progress(f"error: {error}")
+        progress(f"error: {error}")
         return 2
     print(render(report), flush=True)
     if options.json_path:

@@ -8,8 +8,9 @@
 -- Pattern: the naive retention job (e.g. "DELETE ... WHERE created_at < now() - interval
 -- '30 days'" in a cron entry); the cutoff here is the project's own,
 -- fleet.ago(fleet.config.heartbeat_retention), so all methods delete the same rows.
+-- {heartbeats}: the table, spliced in by the caller (psycopg.sql).
 
-delete from fleet.heartbeats as h
+delete from {heartbeats} as h
 where h.created_at < (
   select fleet.ago(c.heartbeat_retention)
   from fleet.config as c
