@@ -3,6 +3,7 @@
 import random
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -134,3 +135,20 @@ def test_check_stale_refuses_to_run_under_repeatable_read(fleet, connect):
 
     assert fleet.status(agent_id) == "online"
     assert fleet.runs() == []
+
+
+def test_check_stale_takes_its_agents_in_id_order_the_order_heartbeats_lock_them_in(fleet, db):
+    """SKIP LOCKED still waits when it follows a row's update chain to a heartbeat in flight,
+    so check-stale must lock in the heartbeat trigger's order or the two can deadlock. With a
+    batch of one, the agent it takes shows the order: the lowest id, though stored last."""
+    ids = sorted(uuid.uuid4() for _ in range(3))
+    for agent_id in reversed(ids):  # stored highest id first
+        db.execute(
+            "insert into fleet.agents (id, name, status, last_heartbeat) "
+            "values (%s, %s, 'online', now() - interval '6 minutes')",
+            (agent_id, f"agent-{agent_id}"),
+        )
+
+    db.execute("select fleet.run_check_stale(batch => 1)")
+
+    assert [fleet.status(agent_id) for agent_id in ids] == ["offline", "online", "online"]
