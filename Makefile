@@ -1,5 +1,5 @@
 # The two commands of the README, and the linters CI runs. Each target sets up what is missing.
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint bench
 
 setup:
 	@scripts/setup
@@ -14,3 +14,8 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	scripts/lint-sql
+
+# The scale benchmark behind docs/performance.md (minutes, not a test): every figure next to its
+# target. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--sections stale --repeat 5".
+bench: setup
+	.venv/bin/python -m benchmarks.scale $(BENCH_ARGS)
