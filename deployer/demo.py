@@ -177,6 +177,18 @@ def _seed_fleet(conn: psycopg.Connection) -> None:
     )
     # The role exists only once the migration has created fleet_cron.
     conn.execute(sql.SQL("grant fleet_cron to {}").format(sql.Identifier(VERCEL_LOGIN)))
+    # A fleet partitioned from its first day, as one looks after its first month: a partition
+    # per UTC day of the history. (In a database just migrated, heartbeats_legacy, the table as
+    # it was before partitioning, would hold all of it; here it is empty and goes.)
+    conn.execute("drop table fleet.heartbeats_legacy")
+    conn.execute(
+        "select fleet.create_heartbeat_partition(day) "
+        "from generate_series(date_bin('1 day', now() - make_interval(days => %s), 'epoch'), "
+        "                     now() + interval '1 day', interval '1 day') as day "
+        "where not exists (select from fleet.heartbeat_partitions('fleet.heartbeats') as p "
+        "                  where day >= p.lower_bound and day < p.upper_bound)",
+        (HISTORY_DAYS + 1,),
+    )
     # A quarter-hour off the half-hour grid, so no row sits exactly on the 30-day boundary.
     conn.execute(
         "insert into fleet.heartbeats (agent_id, created_at, payload) "
@@ -296,6 +308,19 @@ def _show_what_the_jobs_did(
         "join fleet.agents as a on a.id = e.agent_id where e.reason = 'stale'",
     )
     console.print(Text.assemble("  marked offline: ", plain(marked or "none")), soft_wrap=True)
+    [(dropped, dropped_rows, deleted_rows)] = _query(
+        conn,
+        "select jsonb_array_length(r.detail -> 'dropped_partitions'), "
+        "(r.detail ->> 'dropped_rows')::bigint, (r.detail ->> 'deleted_rows')::bigint "
+        "from fleet.job_runs as r where r.job = 'cleanup-heartbeats' order by r.id desc limit 1",
+    )
+    console.print(
+        f"  cleanup-heartbeats dropped {dropped} expired day partitions ({dropped_rows:,} "
+        f"heartbeats) and deleted {deleted_rows:,} one by one, from the day the 30-day cutoff "
+        "cuts through",
+        soft_wrap=True,
+        highlight=False,
+    )
     runs = Table("run", "job", "by", "outcome", "rows", box=None, padding=(0, 2))
     for run in reversed(after.recent_runs):
         runs.add_row(
