@@ -13,8 +13,8 @@ class Options:
     sections: tuple[str, ...] = SECTIONS
     repeat: int = 3
     # 1. purge: `purge_days` days expired and one kept, `purge_rows_per_day` each day.
-    purge_rows_per_day: int = 1_000_000
-    purge_days: int = 3
+    purge_rows_per_day: int = 2_000_000
+    purge_days: int = 2
     # Heartbeats from this many agents; the concurrent ingestion beats for them too.
     agents: int = 1_000
     # Rows per batch for the cleanup job; None: its default, fleet.config.purge_batch_size.
