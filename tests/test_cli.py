@@ -171,6 +171,10 @@ def test_ctrl_c_during_a_purge_loses_nothing_but_the_batch_in_flight(fleet, db_u
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A user's Ctrl-C, whatever pytest inherited: under nohup or as a background job SIGINT
+        # is ignored, the child would inherit that, and Python would never raise
+        # KeyboardInterrupt in it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while fleet.heartbeat_count() > 190_000 and time.monotonic() < deadline:
