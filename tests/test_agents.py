@@ -1,6 +1,9 @@
 """Agents and heartbeats: registration, the database clock, and keeping fleet.agents current."""
 
 import json
+import threading
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -203,6 +206,46 @@ def test_a_bulk_insert_moves_each_agent_to_its_newest_heartbeat(fleet, db):
     assert ages == {"edge-1": timedelta(minutes=1), "edge-2": timedelta(minutes=2)}
 
 
+def test_a_bulk_insert_locks_its_agents_in_id_order(fleet, db, connect):
+    """The order the stale check locks them in: while the insert waits for the lowest id it
+    holds none of the others, so two writers can never wait for each other in a cycle."""
+    ids = sorted(uuid.uuid4() for _ in range(10))
+    for agent_id in reversed(ids):  # stored highest id first
+        db.execute("insert into fleet.agents (id, name) values (%s, %s)", (agent_id, str(agent_id)))
+    holder = connect(autocommit=False)
+    holder.execute("select from fleet.agents where id = %s for no key update", (ids[0],))
+    writer, observer = connect(), connect()
+    insert = threading.Thread(
+        target=writer.execute,
+        args=("insert into fleet.heartbeats (agent_id) select unnest(%s::uuid[])", (ids,)),
+    )
+    insert.start()
+    wait_until_waiting_for_a_lock(observer, writer.info.backend_pid)
+
+    held_by_the_insert = [
+        agent_id
+        for agent_id in ids[1:]
+        if not observer.execute(
+            "select exists (select from fleet.agents where id = %s for no key update skip locked)",
+            (agent_id,),
+        ).fetchone()[0]
+    ]
+    holder.rollback()
+    insert.join(10)
+
+    assert held_by_the_insert == []
+    assert fleet.status(ids[0]) == "online"
+
+
+def wait_until_waiting_for_a_lock(observer, pid, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not observer.execute(
+        "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (pid,)
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, f"backend {pid} never waited for a lock"
+        time.sleep(0.02)
+
+
 def test_an_online_agent_must_have_a_heartbeat(fleet, db):
     agent_id = fleet.register("edge-1")
 
@@ -278,6 +321,20 @@ def test_a_plain_insert_with_a_payload_over_the_limit_fails_as_a_whole(fleet, db
         )
 
     assert fleet.heartbeat_count() == 0
+
+
+def test_a_payload_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not(fleet, db):
+    agent_id = fleet.register("edge-1")
+    fleet.configure(heartbeat_payload_limit=100)
+    envelope = len('{"blob": ""}')  # the payload as JSON text, the way the limit measures it
+
+    fleet.heartbeat(agent_id, payload={"blob": "x" * (100 - envelope)})
+    with pytest.raises(errors.ProgramLimitExceeded, match="over the limit of 100 bytes"):
+        fleet.heartbeat(agent_id, payload={"blob": "x" * (101 - envelope)})
+
+    assert db.execute("select octet_length(payload::text) from fleet.heartbeats").fetchall() == [
+        (100,)
+    ]
 
 
 def test_the_payload_limit_comes_from_config(fleet):

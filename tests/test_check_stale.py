@@ -46,6 +46,16 @@ def test_mark_stale_agents_returns_exactly_the_agents_it_marked(fleet, db):
     assert marked == [("quiet-a",), ("quiet-b",)]
 
 
+def test_mark_stale_agents_answers_only_with_the_agents_this_run_marked(fleet, db):
+    fleet.online_agent("marked-before", silent_for=timedelta(minutes=6))
+    run_check_stale(db)
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+
+    marked = mark_stale_agents(db)
+
+    assert marked == [("quiet",)]
+
+
 def test_an_agent_that_never_sent_a_heartbeat_is_left_alone(fleet, db):
     agent_id = fleet.register("never-seen")
 
@@ -114,6 +124,18 @@ def test_a_run_that_marks_agents_sends_one_notification_naming_the_run(fleet, db
     assert [json.loads(notice.payload) for notice in notices] == [
         {"run_id": run_id, "reason": "stale", "events": 2}
     ]
+
+
+def test_a_run_sends_no_notification_while_the_queue_is_over_its_limit(fleet, db, connect):
+    fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+    fleet.configure(notification_queue_limit=0)
+    listener = connect()
+    listener.execute("listen fleet_agent_status")
+
+    _, outcome, marked, _ = run_check_stale(db)
+
+    assert (outcome, marked) == ("ok", 1)
+    assert list(listener.notifies(timeout=1, stop_after=1)) == []
 
 
 def test_a_run_records_one_ok_row_with_the_count(fleet, db):

@@ -188,3 +188,24 @@ def test_check_stale_runs_under_its_statement_timeout(api, slow_check, monkeypat
     [run] = slow_check.runs()
     assert (response.status, response.body["sqlstate"]) == (500, "57014")
     assert (run["outcome"], run["rows_affected"]) == ("error", 0)
+
+
+def test_check_stale_runs_with_a_45_second_statement_timeout_and_a_10_second_idle_timeout(
+    api, fleet, db
+):
+    fleet.online_agent("quiet", silent_for=QUIET)
+    db.execute("create table public.seen (statement_timeout text, idle_timeout text)")
+    db.execute(
+        "create function public.see_timeouts() returns trigger language plpgsql as $$ begin "
+        "insert into public.seen values (current_setting('statement_timeout'), "
+        "current_setting('idle_in_transaction_session_timeout')); return new; end $$"
+    )
+    db.execute(
+        "create trigger see_timeouts before update on fleet.agents "
+        "for each row execute function public.see_timeouts()"
+    )
+
+    response = api.call(CHECK_STALE)
+
+    assert response.status == 200
+    assert db.execute("select * from public.seen").fetchall() == [("45s", "10s")]

@@ -15,10 +15,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import psycopg
 import pytest
 
 from deployer.runtime import endpoint
-from tests.conftest import CRON_SECRET
+from tests.conftest import CRON_LOGIN, CRON_SECRET, ROLE_PASSWORD, TEST_DATABASE
+from tests.pgbouncer import PgBouncer
 
 CHECK_STALE = "/api/cron/check-stale"
 CLEANUP = "/api/cron/cleanup-heartbeats"
@@ -233,6 +235,30 @@ def test_concurrent_calls_mark_each_stale_agent_offline_exactly_once(api, fleet,
     )
     stale_events = [e["agent_id"] for e in fleet.events() if e["reason"] == "stale"]
     assert sorted(stale_events) == sorted(agents)
+
+
+def test_the_jobs_leave_no_session_setting_behind_on_a_pooled_connection(
+    api, fleet, pg_server, monkeypatch
+):
+    """Behind a transaction-mode pooler the next client gets the same server connection, so
+    whatever a job sets must end with its transaction. A pooler of its own holds exactly the one
+    server connection both jobs ran on, and the next client is handed that one."""
+    fleet.online_agent("quiet", silent_for=QUIET)
+    with PgBouncer.start(pg_server, {CRON_LOGIN: ROLE_PASSWORD}) as bouncer:
+        url = bouncer.url(TEST_DATABASE, user=CRON_LOGIN)
+        monkeypatch.setenv("DATABASE_URL", url)
+        assert api.call(CHECK_STALE).status == 200
+        assert api.call(CLEANUP).status == 200
+
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as next_client:
+            settings = next_client.execute(
+                "select (select count(*) from pg_stat_activity where usename = current_user "
+                "and datname = current_database()), current_setting('search_path'), "
+                "current_setting('statement_timeout'), current_setting('lock_timeout'), "
+                "current_setting('idle_in_transaction_session_timeout')"
+            ).fetchone()
+
+    assert settings == (1, '"$user", public', "0", "0", "0")
 
 
 # -- failures -----------------------------------------------------------------------------------

@@ -59,6 +59,24 @@ def test_a_run_whose_statement_ended_is_retired_at_once_by_the_next(fleet, conne
     assert report[1:3] == ("ok", 3)
 
 
+def test_a_run_whose_call_ended_while_its_session_sits_idle_is_retired_by_the_next(
+    fleet, connect, agent
+):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    caller = connect()
+    run_id, outcome, _ = claim(caller)  # its last statement; the session sits idle after it
+
+    report = connect().execute("call fleet.purge_old_heartbeats_all()").fetchone()
+
+    dead = fleet.runs()[0]
+    assert (outcome, dead["id"]) == ("running", run_id)
+    assert (dead["outcome"], dead["detail"]["error"]) == (
+        "error",
+        "abandoned: its statement ended before it finished (cancelled)",
+    )
+    assert report[1:3] == ("ok", 3)
+
+
 def test_a_session_whose_run_was_cancelled_can_run_again_at_once(fleet, connect, agent):
     fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
     session = connect()
@@ -121,6 +139,18 @@ def test_a_step_with_progress_renews_the_lease_but_never_past_the_budget(fleet, 
     [run] = fleet.runs()
     assert run["deadline"] > first_deadline
     assert run["deadline"] <= run["started_at"] + timedelta(seconds=30) + timedelta(minutes=5)
+
+
+def test_progress_never_renews_the_lease_past_the_budget_and_one_lease(fleet, connect, agent):
+    fleet.heartbeat_series(agent, 30, oldest=EXPIRED)
+    cron = connect(CRON_LOGIN, autocommit=False)
+    run_id, _, token = claim(cron, batch=10, time_budget=timedelta(microseconds=1))
+
+    assert step(cron, run_id, token) == ("deleted", 10, True)
+    cron.commit()
+
+    [run] = fleet.runs()
+    assert run["deadline"] == run["started_at"] + timedelta(microseconds=1) + timedelta(minutes=5)
 
 
 def test_a_run_whose_budget_is_spent_may_not_take_another_step(fleet, connect, agent):

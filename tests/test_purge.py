@@ -231,6 +231,26 @@ def test_the_job_prunes_old_runs_and_events(fleet, db, agent):
     assert len(fleet.events()) == 1
 
 
+def test_each_log_is_pruned_at_its_own_retention(fleet, db, agent):
+    for age in ("29 days", "31 days"):  # job_run_retention: 30 days
+        db.execute(
+            "insert into fleet.job_runs (job, triggered_by, outcome, started_at, finished_at) "
+            "values ('check-stale', 'other', 'ok', now() - %s::interval, now() - %s::interval)",
+            (age, age),
+        )
+    for age in ("89 days", "91 days"):  # event_retention: 90 days
+        db.execute(
+            "insert into fleet.agent_events (agent_id, from_status, to_status, reason, "
+            "occurred_at) values (%s, 'online', 'offline', 'stale', now() - %s::interval)",
+            (agent, age),
+        )
+
+    pruned = db.execute("select job_runs_pruned, events_pruned from fleet.prune_run_log()")
+
+    assert pruned.fetchone() == (1, 1)
+    assert (len(fleet.runs()), len(fleet.events())) == (1, 1)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
