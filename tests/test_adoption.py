@@ -53,6 +53,7 @@ from tests.app_tables import (
 )
 from tests.conftest import CRON_LOGIN, ROLE_PASSWORD
 from tests.fleet import Fleet
+from tests.test_concurrency import wait_until_blocked
 from tests.test_search_path import HOSTILE_PATH, PLANTED
 
 QUIET = timedelta(minutes=6)  # past the default threshold of 5 minutes
@@ -525,6 +526,30 @@ def test_bulk_heartbeats_and_the_stale_check_never_deadlock_on_the_apps_tables(d
         "select count(*) from fleet.job_runs where job = 'check-stale' and outcome = 'ok'"
     ).fetchone()[0]
     assert ok > 1
+
+
+def test_a_bulk_heartbeat_insert_locks_the_apps_agents_in_id_order(db, connect):
+    """As on fleetcron's own tables: while the insert waits for the lowest id it holds none of
+    the others, so it can never wait for another writer, or the stale check, in a cycle."""
+    app = App(db, UUID_TEXT).create()
+    app.adopt(touch_agents=True)
+    agents = sorted(app.add_agent(f"agent-{n}", silent_for=QUIET) for n in range(10))
+    app.silence(agents[0], QUIET)  # its new row version is stored after all the others
+    row = sql.SQL("select from {} where {} = %s").format(app.agents, app.column["agent_id"])
+    holder = connect(autocommit=False)
+    holder.execute(row + sql.SQL(" for no key update"), (agents[0],))
+    writer, observer = connect(), connect()
+    insert = threading.Thread(target=App(writer, UUID_TEXT).heartbeats_of_many, args=(agents,))
+    insert.start()
+    wait_until_blocked(observer, writer.info.backend_pid)
+
+    free = sql.SQL("select exists ({} for no key update skip locked)").format(row)
+    held_by_the_insert = [a for a in agents[1:] if not observer.execute(free, (a,)).fetchone()[0]]
+    holder.rollback()
+    insert.join(10)
+
+    assert held_by_the_insert == []
+    assert not insert.is_alive()
 
 
 # -- boundaries under every session TimeZone (property tests) -----------------------------------
@@ -1260,6 +1285,14 @@ REFUSALS = [
     Refusal(
         "a tie-break key that is not unique",
         lambda db: bad(db).adopt(heartbeat_key="agent_id"),
+        "42830",
+        "cannot adopt these tables: bad.heartbeats has no unique index on agent_id",
+    ),
+    Refusal(
+        "a tie-break key whose only index is not unique",
+        lambda db: bad(db, after="create index on bad.heartbeats (agent_id, created_at)").adopt(
+            heartbeat_key="agent_id"
+        ),
         "42830",
         "cannot adopt these tables: bad.heartbeats has no unique index on agent_id",
     ),

@@ -75,6 +75,13 @@ def test_a_missing_or_short_cron_secret_fails(cron_url, project, secret, message
     assert check == "CRON_SECRET" and message in text
 
 
+@pytest.mark.parametrize(("length", "failed"), [(15, ["only 15 characters long"]), (16, [])])
+def test_a_cron_secret_needs_sixteen_characters(cron_url, project, length, failed):
+    found = doctor.run_checks(cron_url, project, {"CRON_SECRET": "s" * length})
+
+    assert [text for check, text in failures(found) if check == "CRON_SECRET"] == failed
+
+
 def test_a_cron_secret_of_only_whitespace_is_not_set(cron_url, project):
     found = doctor.run_checks(cron_url, project, {"CRON_SECRET": " " * 20})
 

@@ -7,6 +7,7 @@ retention), which is what a database looks like a month after its upgrade.
 """
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -139,6 +140,16 @@ def test_expired_history_in_the_default_partition_is_left_for_the_purge(fleet, a
     assert fleet.heartbeat_count() == 0
 
 
+def test_maintenance_makes_no_partition_for_expired_history(fleet, aged):
+    agent = fleet.register("edge-1")
+    fleet.old_heartbeats(agent, EXPIRED)
+
+    aged.execute("select fleet.maintain_heartbeat_partitions()")
+
+    held_in = aged.execute("select tableoid::regclass::text from fleet.heartbeats").fetchall()
+    assert held_in == [("fleet.heartbeats_default",)]
+
+
 # -- the purge ----------------------------------------------------------------------------------
 
 
@@ -195,6 +206,24 @@ def test_a_drop_that_cannot_get_its_lock_is_deferred_and_done_by_the_next_run(fl
     assert deferred["detail"]["deferred"] == [f"fleet.{name}"]
     assert (second["deleted"], second["backlog"]) == (1, False)
     assert finished["detail"]["dropped_partitions"] == [f"fleet.{name}"]
+
+
+def test_a_drop_gives_up_waiting_for_its_lock_after_a_second(fleet, aged, connect):
+    """While a DROP waits for its lock, every heartbeat insert queues behind it."""
+    agent = fleet.register("edge-1")
+    old_day = day_start(now(aged)) - 40 * DAY
+    make_partition(aged, old_day)
+    beats_at(aged, agent, old_day + timedelta(hours=12))
+    reader = connect(autocommit=False)
+    reader.execute("select count(*) from fleet.heartbeats")  # holds ACCESS SHARE on the parent
+    started = time.monotonic()
+
+    report = fleet.purge_all()
+
+    waited = time.monotonic() - started
+    reader.rollback()
+    assert (report["outcome"], report["backlog"]) == ("ok", True)
+    assert waited < 5
 
 
 def test_a_steady_night_drops_one_day_and_deletes_only_the_minutes_past_midnight(fleet, aged):

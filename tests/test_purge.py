@@ -150,6 +150,21 @@ def test_a_step_continues_after_the_cursor_it_returned_and_leaves_rows_behind_it
     assert max(fleet.heartbeat_ages()) > EXPIRED + timedelta(hours=23)
 
 
+def test_a_row_exactly_at_the_retention_boundary_stays_when_a_step_continues_from_a_cursor(
+    fleet, connect, agent
+):
+    session = connect(autocommit=False)
+    rows_around_the_boundary(session, agent, "30 days")
+
+    first = purge_step(session, 1)
+    second = purge_step(session, 1, first["worked_on"], first["last_time"], first["last_key"])
+    kept = session.execute("select now() - created_at from fleet.heartbeats").fetchall()
+    session.commit()
+
+    assert (first["deleted"], second["deleted"]) == (1, 0)
+    assert kept == [(timedelta(days=30),)]
+
+
 def test_a_cursor_without_its_relation_or_half_a_cursor_is_refused(db):
     for call in (
         "select * from fleet.purge_step(10, null, now()::text, '1')",
@@ -446,6 +461,18 @@ def test_a_statement_timeout_on_the_session_shrinks_the_time_budget(fleet, conne
         "00:00:24",
         "00:00:30",
     )
+
+
+def test_a_budget_within_the_statement_timeout_still_shrinks_to_80_percent_of_it(
+    fleet, connect, agent
+):
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    limited = connect(statement_timeout="30s")
+
+    limited.execute("call fleet.purge_old_heartbeats_all(time_budget => interval '25 seconds')")
+
+    [run] = fleet.runs()
+    assert run["detail"]["time_budget"] == "00:00:24"
 
 
 def test_a_skipped_run_reports_no_backlog_value(fleet, db, agent):

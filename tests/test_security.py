@@ -79,6 +79,49 @@ def test_every_routine_a_fleet_role_may_run_acts_with_its_owners_rights_unless_l
     assert "fleet.purge_run_batch(bigint,uuid)" in {name for name, _ in runnable}
 
 
+# What each fleet role may run (README, "Roles and privileges"). A routine granted to a role is
+# a door into the schema, so a grant is added here on purpose or not at all.
+FLEET_CRON_ROUTINES = {
+    "fleet.agent_counts()",
+    "fleet.ago(interval)",
+    "fleet.claim_purge_run(integer,interval,text)",
+    "fleet.fail_purge_run(bigint,uuid,text,text)",
+    "fleet.finish_purge_run(bigint,uuid)",
+    "fleet.heartbeat_counts()",
+    "fleet.mark_stale_agents(text,integer)",
+    "fleet.prune_run_log()",
+    "fleet.purge_old_heartbeats(integer)",
+    PROCEDURE,
+    "fleet.purge_run_batch(bigint,uuid)",
+    "fleet.purge_step(integer,regclass,text,text,regclass[],boolean)",
+    "fleet.record_failed_run(text,text,text,text)",
+    "fleet.registration_fingerprint(fleet.registration)",
+    "fleet.registration_problems(fleet.registration)",
+    "fleet.run_check_stale(text,integer)",
+    "fleet.stale_agents_now()",
+}
+FLEET_AGENT_ROUTINES = {
+    "fleet.ago(interval)",
+    "fleet.record_heartbeat(uuid,jsonb)",
+    "fleet.register_agent(text,interval)",
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "routines"),
+    [("fleet_cron", FLEET_CRON_ROUTINES), ("fleet_agent", FLEET_AGENT_ROUTINES)],
+)
+def test_each_fleet_role_may_run_exactly_the_routines_listed_for_it(db, role, routines):
+    runnable = db.execute(
+        "select p.oid::regprocedure::text from pg_proc as p "
+        "where p.pronamespace = 'fleet'::regnamespace "
+        "and has_function_privilege(%s, p.oid, 'execute')",
+        (role,),
+    ).fetchall()
+
+    assert {name for (name,) in runnable} == routines
+
+
 def test_the_cleanup_procedure_runs_with_its_callers_rights_so_it_may_commit(db):
     [procedure] = [row for row in fleet_routines(db) if row[1] == "p"]
 

@@ -7,6 +7,7 @@ within three hours catch any such shift.
 """
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -100,3 +101,23 @@ def test_ago_is_the_same_instant_in_every_zone(db, zone):
     ).fetchone()
 
     assert in_zone[0] - in_zone[1] == reference[0] - reference[1] == timedelta(0)
+
+
+def test_ago_counts_days_as_elapsed_time_across_a_dst_change_of_the_session_zone(db):
+    """The spans drawn above straddle a DST change only on some days of the year; this one
+    always does: the fewest whole days back to a different UTC offset of the session zone."""
+    zone = ZoneInfo("America/New_York")
+    now = db.execute("select now()").fetchone()[0]
+    span = next(
+        days
+        for days in range(1, 400)
+        if now.astimezone(zone).utcoffset()
+        != (now - timedelta(days=days)).astimezone(zone).utcoffset()
+    )
+    use_zone(db, "America/New_York")
+
+    elapsed = db.execute("select now() - fleet.ago(make_interval(days => %s))", (span,)).fetchone()[
+        0
+    ]
+
+    assert elapsed == timedelta(days=span)
