@@ -150,6 +150,39 @@ def test_maintenance_makes_no_partition_for_expired_history(fleet, aged):
     assert held_in == [("fleet.heartbeats_default",)]
 
 
+def test_a_partition_made_while_a_heartbeat_is_written_into_its_range_takes_that_one_too(
+    fleet, aged, connect
+):
+    """Today has no partition yet: its heartbeats wait in the default partition. One written
+    while maintenance makes today's partition must neither fail the ATTACH nor be lost."""
+    agent = fleet.register("edge-1")
+    fleet.heartbeat(agent)
+    writer = connect(autocommit=False)
+    writer.execute("insert into fleet.heartbeats (agent_id) values (%s)", (agent,))
+    maintainer, observer = connect(), connect()
+    made = {}
+    maintenance = threading.Thread(
+        target=lambda: made.setdefault(
+            "report", maintainer.execute("select fleet.maintain_heartbeat_partitions()").fetchone()
+        )
+    )
+    maintenance.start()
+    deadline = time.monotonic() + 10
+    while not observer.execute(
+        "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+        (maintainer.info.backend_pid,),
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, "maintenance never waited for the writer"
+        time.sleep(0.02)
+
+    writer.commit()
+    maintenance.join(10)
+
+    assert made["report"][0]["moved_from_default"] == 2
+    held_in = aged.execute("select distinct tableoid::regclass::text from fleet.heartbeats")
+    assert held_in.fetchall() == [(f"fleet.heartbeats_p{day_start(now(aged)):%Y%m%d}",)]
+
+
 # -- the purge ----------------------------------------------------------------------------------
 
 
