@@ -1,5 +1,5 @@
 # The two commands of the README, and the linters CI runs. Each target sets up what is missing.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench mutate
 
 setup:
 	@scripts/setup
@@ -19,3 +19,9 @@ lint: setup
 # target. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--sections stale --repeat 5".
 bench: setup
 	.venv/bin/python -m benchmarks.scale $(BENCH_ARGS)
+
+# Mutation testing (tens of minutes, not in .ci/run): each mutant of mutation/mutants.toml, one at
+# a time in a throwaway copy under /tmp, against its tests; writes mutation/RESULTS.md. Options go
+# in MUTATE_ARGS, e.g. make mutate MUTATE_ARGS="--only purge-inclusive-cutoff".
+mutate: setup
+	.venv/bin/python mutation/run.py $(MUTATE_ARGS)
