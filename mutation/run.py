@@ -57,6 +57,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS_FILE = ROOT / "mutation" / "mutants.toml"
 RESULTS_FILE = ROOT / "mutation" / "RESULTS.md"
+# What scripts/setup-vercel installs for tests/test_vercel_build.py, ignored by git and too big
+# to copy: the copy links to the checkout's (only --full-suite runs those tests).
+TOOLING = (
+    "tests/vercel/node_modules",
+    "tests/vercel/.venv",
+    "tests/vercel/.venv313",
+    "tests/vercel/.cache",
+)
 # Partitions are named for their day: a run that crosses midnight must not see them as changes.
 VOLATILE = re.compile(r"heartbeats_p\d{8}")
 TEST_TIMEOUT_SECONDS = 900
@@ -153,6 +161,9 @@ def make_workspace(parent: Path, name: str) -> Workspace:
         target = copy / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, target)
+    for relative in TOOLING:
+        if (ROOT / relative).exists():
+            (copy / relative).symlink_to(ROOT / relative, target_is_directory=True)
 
     venv = copy / ".venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

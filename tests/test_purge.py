@@ -8,6 +8,8 @@ import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
 
+from deployer.runtime import jobs
+
 RETENTION = timedelta(days=30)
 EXPIRED = timedelta(days=40)
 FRESH = timedelta(days=1)
@@ -421,6 +423,28 @@ def test_a_cancelled_run_is_recorded_and_keeps_the_batches_it_committed(fleet, c
         "57014",
     )
     assert fleet.heartbeat_count() == 20
+
+
+def test_a_ctrl_c_while_progress_is_shown_stops_the_run_as_an_interrupt_keeping_its_batches(
+    fleet, db_url, agent
+):
+    """Ctrl-C in `fleetcron run cleanup-heartbeats` lands wherever Python runs: often in the
+    progress callback, which libpq calls and whose exceptions it would swallow."""
+    fleet.heartbeat_series(agent, 50, oldest=EXPIRED)
+    shown = []
+
+    def progress(report):
+        shown.append(report)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run(
+            db_url, jobs.CLEANUP_HEARTBEATS, triggered_by="cli", batch=10, on_progress=progress
+        )
+
+    [run] = fleet.runs()
+    assert (run["outcome"], run["detail"]["sqlstate"]) == ("error", "57014")
+    assert run["rows_affected"] == 50 - fleet.heartbeat_count() >= shown[0]["deleted"] > 0
 
 
 def test_the_job_refuses_to_run_under_repeatable_read(fleet, connect, agent):
