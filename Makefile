@@ -14,6 +14,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	scripts/lint-sql
+	.venv/bin/python scripts/lint_plpgsql.py
 
 # The scale benchmark behind docs/performance.md (minutes, not a test): every figure next to its
 # target. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--sections stale --repeat 5".
