@@ -16,7 +16,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from deployer import sqlfiles
-from deployer.runtime import dburl
+from deployer.runtime import db, dburl
 
 VERSION_TABLE = {"version_table": "alembic_version", "version_table_schema": "fleet"}
 CONNECT_TIMEOUT_SECONDS = 10
@@ -35,8 +35,7 @@ def database_url() -> str:
     )
     if not url:
         raise SystemExit(no_database_message())
-    clean, _dropped = dburl.normalize(url)
-    return clean.replace("postgresql://", "postgresql+psycopg://", 1)
+    return url
 
 
 def no_database_message() -> str:
@@ -63,10 +62,19 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    # SQLAlchemy's first connect looks for hstore with `t.oid = to_regtype('hstore')` before the
+    # bootstrap can pin search_path: an operator =(oid, regtype) planted in public is an exact
+    # match there and would run as the migrating role. fleetcron has no hstore to look for.
+    # The connection is made by fleetcron's runtime from the URL as libpq reads it (several
+    # hosts, provider parameters dropped), not from SQLAlchemy's parse of it.
+    url = database_url()
     engine = create_engine(
-        database_url(),
+        "postgresql+psycopg://",
+        creator=lambda: db.connect(
+            url, application_name="fleetcron-migrate", connect_timeout=CONNECT_TIMEOUT_SECONDS
+        ),
+        use_native_hstore=False,
         poolclass=pool.NullPool,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "prepare_threshold": None},
     )
     with engine.connect() as connection:
         context.configure(connection=connection, **VERSION_TABLE)

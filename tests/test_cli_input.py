@@ -104,6 +104,21 @@ def test_a_database_url_port_out_of_range_is_not_called_not_a_number(home):
     assert "not a number" not in line and "pw" not in line
 
 
+def test_a_url_with_several_hosts_is_read_as_libpq_reads_it(empty_database, pg_server, home):
+    # libpq tries each host in turn: the first refuses, the second is the server.
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    here = f"@{pg_server.host}:{pg_server.port}/"
+    url = empty_database.replace(here, f"@127.0.0.1:{closed_port},{here[1:]}")
+
+    upgraded = fleetcron("db", "upgrade", home=home, DATABASE_URL=url)
+
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = fleetcron("db", "current", home=home, DATABASE_URL=url)
+    assert migrate.head() in current.stdout
+
+
 @pytest.mark.parametrize("command", [["status"], ["run", "check-stale"]])
 def test_a_wrong_password_is_not_called_unreachable(pg_server, home, command):
     url = pg_server.url("postgres", password="wrong-password")

@@ -44,6 +44,9 @@ create function public.eq_regprocedure(oid, regprocedure) returns boolean langua
 create operator public.= (
   leftarg = oid, rightarg = regprocedure, function = public.eq_regprocedure
 );
+create function public.eq_regtype(oid, regtype) returns boolean language sql
+  as $$ select public.hijacked('=(oid, regtype)') $$;
+create operator public.= (leftarg = oid, rightarg = regtype, function = public.eq_regtype);
 create function public.eq_regnamespace(oid, regnamespace) returns boolean language sql
   as $$ select public.hijacked('=(oid, regnamespace)') $$;
 create operator public.= (
