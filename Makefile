@@ -7,7 +7,9 @@ setup:
 demo: setup
 	.venv/bin/fleetcron demo
 
+# The tests also build the functions with Vercel's own builder: Node 20 and Python 3.12 / 3.13.
 test: setup
+	scripts/setup-vercel
 	.venv/bin/pytest
 
 lint: setup
@@ -21,7 +23,7 @@ lint: setup
 bench: setup
 	.venv/bin/python -m benchmarks.scale $(BENCH_ARGS)
 
-# Mutation testing (tens of minutes, not in .ci/run): each mutant of mutation/mutants.toml, one at
+# Mutation testing (about a quarter of an hour, not in .ci/run): each mutant of mutation/mutants.toml, one at
 # a time in a throwaway copy under /tmp, against its tests; writes mutation/RESULTS.md. Options go
 # in MUTATE_ARGS, e.g. make mutate MUTATE_ARGS="--only purge-inclusive-cutoff".
 mutate: setup

@@ -67,7 +67,7 @@ def check_tools() -> None:
     missing = [path for path in needed if not path.exists()]
     if missing:
         names = ", ".join(str(path.relative_to(PROJECT_ROOT)) for path in missing)
-        raise ToolsMissing(f"missing {names}: run scripts/setup-vercel (make setup does)")
+        raise ToolsMissing(f"missing {names}: run scripts/setup-vercel (make test does)")
 
 
 def upload_set(project: Path) -> list[str]:
