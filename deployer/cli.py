@@ -26,7 +26,7 @@ from deployer import migrate, status, terminal, vercel_config
 from deployer.localpg import LocalPostgres, LocalPostgresError, default_home
 from deployer.paths import PROJECT_ROOT
 from deployer.runtime import db, dburl, jobs
-from deployer.runtime.endpoint import DEFAULT_PURGE_TIME_BUDGET_SECONDS
+from deployer.runtime.endpoint import purge_time_budget_seconds
 from deployer.serve import make_server
 from deployer.terminal import plain
 
@@ -73,10 +73,11 @@ def explain(error: Exception) -> str:
             return f"the database refused the connection: {refused[-1].strip()}"
         first = text.splitlines()[0] if text else "no answer"
         return f"cannot reach the database: {first}"
-    if isinstance(error, jobs.DatabaseUnavailable) and isinstance(
-        error.__context__, psycopg.OperationalError
-    ):
-        return explain(error.__context__)  # the driver's words: refused, or unreachable
+    if isinstance(error, jobs.DatabaseUnavailable):
+        driver = error.__context__
+        if isinstance(driver, psycopg.OperationalError) and _is_about_the_connection(driver):
+            return explain(driver)  # the driver's words: refused, or unreachable
+        return str(error)  # e.g. the deadline: the cancel it sent is not the story
     if isinstance(error, psycopg.errors.InvalidSchemaName | psycopg.errors.UndefinedTable) or (
         isinstance(error, jobs.SchemaMissing) and error.sqlstate == "3F000"
     ):
@@ -341,13 +342,12 @@ def _check_stale_takes_a_batch(url: str) -> bool:
         ).fetchone()[0]
 
 
-def _purge_budget_setting() -> timedelta | None:
-    """FLEETCRON_PURGE_TIME_BUDGET_SECONDS, as the endpoint reads it; a bad value is an error
-    here, where the endpoint would quietly fall back to its default."""
+def _purge_budget_setting() -> timedelta:
+    """The endpoint's budget: FLEETCRON_PURGE_TIME_BUDGET_SECONDS, else 240 s. A bad value is an
+    error here, where the endpoint would quietly fall back to its default."""
     if problem := doctor_checks.purge_budget_problem(os.environ):
         raise UserError(f"{problem}; set it to seconds, e.g. 240, or unset it")
-    raw = os.environ.get(doctor_checks.PURGE_TIME_BUDGET_VARIABLE)
-    return timedelta(seconds=float(raw)) if raw else None
+    return timedelta(seconds=purge_time_budget_seconds(os.environ))
 
 
 def _run_cleanup_with_progress(
@@ -385,7 +385,6 @@ def _run_cleanup_with_progress(
                 batch=batch,
                 time_budget=time_budget,
                 on_progress=update,
-                deadline_seconds=_cleanup_deadline(time_budget),
             )
         except (KeyboardInterrupt, psycopg.errors.QueryCanceled):
             deleted = int(progress.tasks[0].completed)
@@ -393,15 +392,6 @@ def _run_cleanup_with_progress(
                 f"interrupted after {deleted:,} rows: the batches that committed stay deleted, "
                 "the run is recorded as error, and the next run picks up the rest"
             ) from None
-
-
-def _cleanup_deadline(time_budget: timedelta | None) -> float | None:
-    """The client's deadline for a budget longer than the endpoint's: the same margin past it
-    (a run by hand may take longer than a function may live)."""
-    if time_budget is None:
-        return None
-    margin = jobs.DEADLINE_SECONDS[jobs.CLEANUP_HEARTBEATS] - DEFAULT_PURGE_TIME_BUDGET_SECONDS
-    return max(time_budget.total_seconds() + margin, jobs.DEADLINE_SECONDS[jobs.CLEANUP_HEARTBEATS])
 
 
 def _backlog(expired: int, exact: bool, deleted: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,14 +36,12 @@ from deployer.vercel_config import load as load_vercel_config
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_SECRET_LENGTH = 16
-CONNECT_TIMEOUT_VARIABLE = "FLEETCRON_CONNECT_TIMEOUT_SECONDS"
+CONNECT_TIMEOUT_VARIABLE = db.CONNECT_TIMEOUT_VARIABLE
 RANDOM_STRING_COMMAND = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Vercel: Fluid compute defaults to 300 s; Hobby allows at most 300, Pro and Enterprise 800.
 DEFAULT_MAX_DURATION = 300
 HOBBY_MAX_DURATION = 300
 PAID_MAX_DURATION = 800
-# Connecting, answering, and the batch in flight when the purge budget runs out.
-MARGIN_SECONDS = 10
 
 # The routines a caller with only fleet_cron or fleet_agent membership must be able to use.
 # All but the procedure act on tables as their owner; the procedure must not, to COMMIT.
@@ -242,13 +241,7 @@ def check_secret(environ: Mapping[str, str]) -> list[Finding]:
 def connect_timeout_problem(environ: Mapping[str, str]) -> str | None:
     """FLEETCRON_CONNECT_TIMEOUT_SECONDS that the runtime would silently replace by its default."""
     raw = environ.get(CONNECT_TIMEOUT_VARIABLE, "")
-    if not raw:
-        return None
-    try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = 0
-    if seconds > 0:
+    if not raw or db.parse_connect_timeout(raw) is not None:
         return None
     return (
         f"{CONNECT_TIMEOUT_VARIABLE}={raw!r} is not a whole number of seconds above 0 "
@@ -263,7 +256,7 @@ def purge_budget_problem(environ: Mapping[str, str]) -> str | None:
         return None
     return (
         f"{PURGE_TIME_BUDGET_VARIABLE}={raw!r} is not a number of seconds "
-        f"from 1 to {MAX_PURGE_TIME_BUDGET_SECONDS}"
+        f"above 0 and up to {MAX_PURGE_TIME_BUDGET_SECONDS}"
     )
 
 
@@ -341,10 +334,20 @@ def _check_crons(config: VercelConfig, routes: dict[str, Path]) -> list[Finding]
     return findings
 
 
+def _matches_a_file(project_dir: Path, pattern: str) -> bool:
+    """Whether a `functions` pattern names a file of the project, as Vercel resolves it."""
+    if not pattern or pattern.startswith("/"):
+        return False
+    try:
+        return any(project_dir.glob(pattern))
+    except ValueError:  # not a pattern pathlib can read ("a**b"), nor one Vercel would match
+        return False
+
+
 def _check_functions(config: VercelConfig, project_dir: Path) -> list[Finding]:
     findings = []
     for pattern, settings in config.functions.items():
-        if pattern.startswith("/") or not any(project_dir.glob(pattern)):
+        if not _matches_a_file(project_dir, pattern):
             findings.append(
                 fail(
                     "functions",
@@ -385,14 +388,20 @@ def _check_durations(
                 "set it to seconds, e.g. 240, or unset it",
             )
         )
-    stale_limit = jobs.CHECK_STALE_STATEMENT_TIMEOUT_SECONDS + MARGIN_SECONDS
+    # The function must outlive the client's deadline and what follows it (cancel, recording
+    # a lost run), or Vercel kills it before it answers or logs anything.
+    cleanup_budget = timedelta(seconds=budget)
     for job, needed, what in (
         (
             jobs.CHECK_STALE,
-            stale_limit,
+            jobs.seconds_a_run_may_take(jobs.CHECK_STALE),
             f"its UPDATE may run {jobs.CHECK_STALE_STATEMENT_TIMEOUT_SECONDS} s",
         ),
-        (jobs.CLEANUP_HEARTBEATS, budget + MARGIN_SECONDS, f"it may spend {budget:g} s deleting"),
+        (
+            jobs.CLEANUP_HEARTBEATS,
+            jobs.seconds_a_run_may_take(jobs.CLEANUP_HEARTBEATS, cleanup_budget),
+            f"it may spend {budget:g} s deleting",
+        ),
     ):
         duration = config.max_duration_of(f"api/cron/{job}.py") or DEFAULT_MAX_DURATION
         if isinstance(duration, int) and duration < needed:

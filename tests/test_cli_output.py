@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from deployer import migrate
+from deployer.cli import explain
 from deployer.localpg import DEFAULT_DATABASE
+from deployer.runtime import jobs
 from tests.cli import fleetcron, one_error_line
 from tests.conftest import CRON_LOGIN, ROLE_PASSWORD, TEST_DATABASE
 
@@ -139,3 +141,17 @@ def test_a_database_error_with_markup_in_its_text_is_one_plain_line(db, db_url, 
     line = one_error_line(fleetcron("status", home=home, DATABASE_URL=db_url))
 
     assert "agent [/] is [link=https://evil.example]odd[/link]" in line
+
+
+def test_a_run_the_database_stopped_answering_is_reported_with_its_deadline(db):
+    # jobs.run raises DatabaseUnavailable from the QueryCanceled its deadline caused.
+    db.execute("set statement_timeout = '10ms'")
+    try:
+        db.execute("select pg_sleep(1)")
+    except psycopg.errors.QueryCanceled:
+        try:
+            raise jobs.DatabaseUnavailable(reason="no answer within 280 s") from None
+        except jobs.DatabaseUnavailable as unavailable:
+            error = unavailable
+
+    assert explain(error) == "cannot reach the database: no answer within 280 s"

@@ -176,14 +176,34 @@ def test_a_purge_budget_set_too_high_in_the_environment_fails(cron_url, project)
     assert [check for check, _ in failures(found)] == ["durations"]
 
 
+@pytest.mark.parametrize("pattern", ["", "api/**cron.py"])
+def test_a_functions_pattern_pathlib_cannot_read_is_a_finding(cron_url, project, pattern):
+    edit_vercel_json(project, lambda c: c["functions"].update({pattern: {"maxDuration": 60}}))
+
+    assert (
+        "functions",
+        f'"{pattern}" matches no file (Vercel refuses the deploy)',
+    ) in failures(findings(cron_url, project))
+
+
+def test_a_purge_budget_that_leaves_no_room_for_the_clients_deadline_fails(cron_url, project):
+    found = findings(cron_url, project, FLEETCRON_PURGE_TIME_BUDGET_SECONDS="270")
+
+    [(check, text)] = failures(found)
+    assert check == "durations"
+    assert text == (
+        "cleanup-heartbeats: it may spend 270 s deleting, but the function is stopped after 300 s"
+    )
+
+
 @pytest.mark.parametrize("value", ["four minutes", "0", "-5", "inf", "1e20"])
 def test_a_purge_budget_that_is_not_a_sensible_number_fails(cron_url, project, value):
     found = findings(cron_url, project, FLEETCRON_PURGE_TIME_BUDGET_SECONDS=value)
 
     assert (
         "purge budget",
-        f"FLEETCRON_PURGE_TIME_BUDGET_SECONDS={value!r} is not a number of seconds from 1 to "
-        "86400; the default is used instead",
+        f"FLEETCRON_PURGE_TIME_BUDGET_SECONDS={value!r} is not a number of seconds above 0 and "
+        "up to 86400; the default is used instead",
     ) in failures(found)
 
 

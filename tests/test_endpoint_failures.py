@@ -119,7 +119,7 @@ def test_a_frozen_pooler_gets_an_answer_by_the_deadline_and_the_server_lets_go(
     monkeypatch.setenv(
         "DATABASE_URL", own_pgbouncer.url(TEST_DATABASE, user=CRON_LOGIN, password=ROLE_PASSWORD)
     )
-    monkeypatch.setitem(jobs.DEADLINE_SECONDS, jobs.CHECK_STALE, 2)
+    monkeypatch.setattr(jobs, "CHECK_STALE_DEADLINE_SECONDS", 2)
     thread, result = call_in_background(api, CHECK_STALE)
     pid = wait_for_job_backend(db)
     started = time.monotonic()
@@ -139,6 +139,21 @@ def test_a_frozen_pooler_gets_an_answer_by_the_deadline_and_the_server_lets_go(
         assert time.monotonic() < deadline, "the job's backend outlived its timeouts"
         time.sleep(0.2)
     assert slow_check.status(slow_check.value("select id from fleet.agents")) == "online"
+
+
+@pytest.mark.parametrize("budget_seconds", [60, 240, 600])
+def test_the_cleanup_deadline_moves_with_the_purge_budget(budget_seconds):
+    budget = timedelta(seconds=budget_seconds)
+
+    deadline = jobs.deadline_for(jobs.CLEANUP_HEARTBEATS, budget)
+
+    assert deadline == budget_seconds + jobs.CLEANUP_DEADLINE_MARGIN_SECONDS
+    assert jobs.seconds_a_run_may_take(jobs.CLEANUP_HEARTBEATS, budget) > deadline
+
+
+def test_the_default_budget_and_everything_after_its_deadline_fit_in_the_functions_300_s():
+    assert jobs.seconds_a_run_may_take(jobs.CLEANUP_HEARTBEATS) <= 300
+    assert jobs.seconds_a_run_may_take(jobs.CHECK_STALE) <= 60
 
 
 def test_a_refused_setting_is_not_reported_as_a_timeout(api, cron_database_url, monkeypatch):

@@ -15,20 +15,25 @@ import psycopg
 
 from deployer.runtime import dburl
 
+CONNECT_TIMEOUT_VARIABLE = "FLEETCRON_CONNECT_TIMEOUT_SECONDS"
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 # libpq treats anything below 2 seconds as 2.
 MINIMUM_CONNECT_TIMEOUT_SECONDS = 2
 
 
 def connect_timeout_from_environment() -> int:
-    """FLEETCRON_CONNECT_TIMEOUT_SECONDS, else 5; never below libpq's minimum of 2."""
+    """FLEETCRON_CONNECT_TIMEOUT_SECONDS, else 5 (libpq itself waits at least 2 s)."""
+    seconds = parse_connect_timeout(os.environ.get(CONNECT_TIMEOUT_VARIABLE))
+    return max(seconds or DEFAULT_CONNECT_TIMEOUT_SECONDS, MINIMUM_CONNECT_TIMEOUT_SECONDS)
+
+
+def parse_connect_timeout(raw: str | None) -> int | None:
+    """Whole seconds above 0, or None for anything else (doctor reports that as a problem)."""
     try:
-        seconds = int(os.environ.get("FLEETCRON_CONNECT_TIMEOUT_SECONDS") or 0)
+        seconds = int(raw or "")
     except ValueError:
-        seconds = 0
-    if seconds <= 0:
-        return DEFAULT_CONNECT_TIMEOUT_SECONDS
-    return max(seconds, MINIMUM_CONNECT_TIMEOUT_SECONDS)
+        return None
+    return seconds if seconds > 0 else None
 
 
 def connect(

@@ -38,7 +38,7 @@ from deployer.runtime import dburl, jobs
 ALLOWED_METHODS = "GET, HEAD"
 # Leaves a minute of the function's 300 s maxDuration (vercel.json) for connecting, the batch
 # in flight when the budget runs out, and pruning the run log.
-DEFAULT_PURGE_TIME_BUDGET_SECONDS = 240
+DEFAULT_PURGE_TIME_BUDGET_SECONDS = jobs.DEFAULT_PURGE_TIME_BUDGET_SECONDS
 MAX_PURGE_TIME_BUDGET_SECONDS = 86_400
 PURGE_TIME_BUDGET_VARIABLE = "FLEETCRON_PURGE_TIME_BUDGET_SECONDS"
 

@@ -40,14 +40,22 @@ CHECK_STALE_STATEMENT_TIMEOUT_SECONDS = 45
 # A check-stale transaction left idle (its client gone, or a pooler frozen between the result
 # and the COMMIT) is ended by the server after this long, releasing the agents it locked.
 CHECK_STALE_IDLE_TIMEOUT_SECONDS = 10
-# The client gives up waiting at these points, below the functions' maxDuration (60 s and
-# 300 s in vercel.json) and above what the server-side bounds allow a healthy run.
-# check-stale: 48 s leaves the server's own 45 s statement_timeout room to fire and record the
-# run; then 2 s for the cancel, 2 s for the cancelled query, 4 s to record a lost run: 56 s.
-DEADLINE_SECONDS = {CHECK_STALE: 48, CLEANUP_HEARTBEATS: 280}
+# The client gives up waiting at a deadline below the function's maxDuration and above what
+# the server-side bounds allow a healthy run. check-stale: 48 s leaves the server's own 45 s
+# statement_timeout room to fire and record the run.
+CHECK_STALE_DEADLINE_SECONDS = 48
+# cleanup: the budget only stops new batches; the batch in flight, partition upkeep and pruning
+# get this long past it.
+CLEANUP_DEADLINE_MARGIN_SECONDS = 40
+# What the endpoint gives cleanup when FLEETCRON_PURGE_TIME_BUDGET_SECONDS is unset: with its
+# deadline and what may follow one, 292 s of the function's 300 s maxDuration.
+DEFAULT_PURGE_TIME_BUDGET_SECONDS = 240
 # After the deadline: how long the cancel request may take, then how long the cancelled query
 # may take to come back, before the socket is shut.
 CANCEL_GRACE_SECONDS = 2
+# Recording a lost run: 2 s to connect, 2 s for its statements, then the same cancel and grace.
+RECORD_FAILURE_STEP_SECONDS = 2
+RECORD_FAILURE_SECONDS = 2 * RECORD_FAILURE_STEP_SECONDS + 2 * CANCEL_GRACE_SECONDS
 
 CHECK_STALE_CALL = (
     "select id, outcome, rows_affected, detail from fleet.run_check_stale(triggered_by => %s)"
@@ -189,7 +197,7 @@ def run(
         conn = db.connect(url, application_name=f"fleetcron-{triggered_by}", autocommit=True)
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(error) from None
-    deadline = deadline_seconds or DEADLINE_SECONDS[job]
+    deadline = deadline_seconds or deadline_for(job, time_budget)
     try:
         with conn, _deadline(conn, deadline) as expired:
             if job == CHECK_STALE:
@@ -205,6 +213,22 @@ def run(
         record_failure(url, job, triggered_by, unavailable)
         raise unavailable from None
     return JobResult(job=job, duration_ms=round((time.monotonic() - started) * 1000), **row)
+
+
+def deadline_for(job: str, time_budget: timedelta | None = None) -> float:
+    """When the client stops waiting for ``job`` (cleanup: for a run with ``time_budget``)."""
+    if job == CHECK_STALE:
+        return CHECK_STALE_DEADLINE_SECONDS
+    budget = time_budget.total_seconds() if time_budget else DEFAULT_PURGE_TIME_BUDGET_SECONDS
+    return budget + CLEANUP_DEADLINE_MARGIN_SECONDS
+
+
+def seconds_a_run_may_take(job: str, time_budget: timedelta | None = None) -> float:
+    """The longest a run may keep its caller: its deadline, the cancel, recording it as lost.
+
+    A function's maxDuration must be at least this, or Vercel kills it before it answers.
+    """
+    return deadline_for(job, time_budget) + 2 * CANCEL_GRACE_SECONDS + RECORD_FAILURE_SECONDS
 
 
 def _lost(
@@ -227,7 +251,12 @@ def record_failure(url: str, job: str, triggered_by: str, failure: DatabaseUnava
     caller's log line is all there is.
     """
     try:
-        with db.connect(url, connect_timeout=2) as conn, db.pinned(conn):
+        conn = db.connect(url, connect_timeout=RECORD_FAILURE_STEP_SECONDS)
+    except psycopg.Error:
+        return
+    # Behind a pooler with no server to hand out, even a statement_timeout never starts.
+    try:
+        with conn, _deadline(conn, RECORD_FAILURE_STEP_SECONDS), db.pinned(conn):
             conn.execute("select set_config('statement_timeout', '2s', true)")
             conn.execute(
                 "select fleet.record_failed_run(%s, %s, null, %s)",
