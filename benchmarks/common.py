@@ -12,6 +12,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from deployer.localpg import THROWAWAY_SETTINGS, LocalPostgres
+from deployer.localpg import THROWAWAY_SETTINGS, LocalPostgres, LocalPostgresError
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 WAL_POSITION = "select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
@@ -35,6 +36,17 @@ Progress = Callable[[str], None]
 
 class BenchmarkError(RuntimeError):
     """A method misbehaved in a way that makes its numbers meaningless."""
+
+
+# What ends a run as an error (exit 2, one line) rather than a traceback: the checks above, the
+# throwaway server, the database, pgbench and the files written.
+RUN_ERRORS = (
+    BenchmarkError,
+    LocalPostgresError,
+    psycopg.Error,
+    OSError,
+    subprocess.SubprocessError,
+)
 
 
 def read_sql(name: str) -> str:

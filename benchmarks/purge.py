@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.common import (
+    RUN_ERRORS,
     BenchmarkError,
     Machine,
     benchmark_settings,
@@ -573,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted; the throwaway server was removed")
         return 130
-    except BenchmarkError as error:
+    except RUN_ERRORS as error:
         progress(f"error: {error}")
         return 2
     print(render(report), flush=True)

@@ -2,7 +2,8 @@
 
 Authenticates the Authorization header against CRON_SECRET, then calls
 fleet.purge_old_heartbeats_all() once, with a time budget below the function's maxDuration
-(FLEETCRON_PURGE_TIME_BUDGET_SECONDS, default 240). Everything else is in deployer/endpoint.py.
+(FLEETCRON_PURGE_TIME_BUDGET_SECONDS, default 240). Everything else is in
+deployer/runtime/endpoint.py.
 """
 
 from deployer.runtime.endpoint import CronEndpoint

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.common import (
-    BenchmarkError,
+    RUN_ERRORS,
     Progress,
     benchmark_settings,
     fraction,
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted; the throwaway server was removed")
         return 130
-    except BenchmarkError as error:
+    except RUN_ERRORS as error:
         progress(f"error: {error}")
         return 2
     markdown = render(report)
