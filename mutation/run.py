@@ -28,9 +28,16 @@ mutants.toml (an equivalent mutant, or the test it would take and why it is not 
 the runner exits non-zero for any survivor without one, and for any mutant that could not be
 applied or did not reach the database. A full run writes mutation/RESULTS.md.
 
+Why not mutmut for the Python side: it generates its own operator mutants (hundreds, many of
+them in messages, some equivalent) and cannot take a reviewed list of bugs with what each
+would do in production; and its trampolines rewrite every function it mutates, which the test
+reading _bearer_matches' source and the tests running fleetcron as a process do not see through.
+The same small runner serves SQL and Python alike.
+
     python mutation/run.py                      # every mutant, then RESULTS.md
     python mutation/run.py --only ID [ID ...]   # some, printed only
-    python mutation/run.py --list
+    python mutation/run.py --list               # or --check: each original text occurs once
+    python mutation/run.py --only ID --tests tests/test_x.py   # does the rest of a file catch it?
 """
 
 from __future__ import annotations
