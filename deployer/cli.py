@@ -66,7 +66,7 @@ ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 
 def explain(error: Exception) -> str:
     """One line that says what went wrong, never a URL or password."""
-    if isinstance(error, psycopg.OperationalError) and _is_about_the_connection(error):
+    if jobs.DatabaseUnavailable.concerns(error):
         text = ERRNO.sub("", str(error).strip())
         if refused := SERVER_REFUSED.findall(text):
             # Reached, and turned away: a password, a role or a database name is wrong.
@@ -75,7 +75,7 @@ def explain(error: Exception) -> str:
         return f"cannot reach the database: {first}"
     if isinstance(error, jobs.DatabaseUnavailable):
         driver = error.__context__
-        if isinstance(driver, psycopg.OperationalError) and _is_about_the_connection(driver):
+        if jobs.DatabaseUnavailable.concerns(driver):
             return explain(driver)  # the driver's words: refused, or unreachable
         return str(error)  # e.g. the deadline: the cancel it sent is not the story
     if isinstance(error, psycopg.errors.InvalidSchemaName | psycopg.errors.UndefinedTable) or (
@@ -92,16 +92,6 @@ def explain(error: Exception) -> str:
         hint = f" (hint: {diag.message_hint})" if diag.message_hint else ""
         return f"database error {diag.sqlstate or ''}: {text}{hint}".replace("error :", "error:")
     return str(error)
-
-
-def _is_about_the_connection(error: psycopg.OperationalError) -> bool:
-    """Reaching the server at all, as opposed to an error a statement raised (psycopg files
-    both under OperationalError: a lock timeout or a refused registration is one too)."""
-    return (
-        error.sqlstate is None
-        or error.sqlstate[:2] in ("08", "28", "3D", "53")
-        or (error.sqlstate in ("57P01", "57P02", "57P03"))
-    )
 
 
 class FleetcronGroup(click.Group):
@@ -269,7 +259,7 @@ def offline_sql(revisions: str, downgrade_: bool) -> None:
 
 
 def _current(url: str) -> str | None:
-    with db.connect(url) as conn, db.pinned(conn):
+    with db.connect(url) as conn, db.pinned(conn, command=True):
         return migrate.current(conn)
 
 
@@ -334,7 +324,7 @@ def _refuse_what_check_stale_would_ignore(
 
 def _check_stale_takes_a_batch(url: str) -> bool:
     """Whether the schema's check-stale can mark at most a batch of agents per run."""
-    with db.connect(url) as conn, db.pinned(conn):
+    with db.connect(url) as conn, db.pinned(conn, command=True):
         return conn.execute(
             "select exists (select from pg_catalog.pg_proc "
             "where pronamespace = pg_catalog.to_regnamespace('fleet')::pg_catalog.oid "
@@ -631,7 +621,7 @@ def schedule_remove(settings: Settings) -> None:
 
 
 def _query(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    with db.connect(url) as conn, db.pinned(conn):
+    with db.connect(url) as conn, db.pinned(conn, command=True):
         return conn.execute(query, params).fetchall()
 
 
@@ -714,7 +704,7 @@ def adopt(settings: Settings, agents: str | None, heartbeats: str | None, **opti
         )
     with db.connect(settings.url()) as conn:
         try:
-            with db.pinned(conn):
+            with db.pinned(conn, command=True):
                 if own:
                     conn.execute("select fleet.adopt_own_tables()")
                     registered = None

@@ -100,7 +100,13 @@ ROUTINE_IS_DEFINER = """
 CREDENTIAL = """
     select current_user, r.rolsuper,
            pg_catalog.has_function_privilege(%s::pg_catalog.text, 'execute'::pg_catalog.text),
-           pg_catalog.current_setting('statement_timeout'::pg_catalog.text)::pg_catalog.interval
+           (
+             -- reset_val: the login's own value (role, database, connection), not the bound
+             -- doctor's transaction runs under.
+             select (s.reset_val || ' ' || s.unit)::pg_catalog.interval
+             from pg_catalog.pg_settings as s
+             where s.name = 'statement_timeout'
+           )
     from pg_catalog.pg_roles as r
     where r.rolname = current_user
 """
@@ -449,33 +455,40 @@ def check_database(url: str | None, budget: float) -> list[Finding]:
     try:
         with db.connect(clean) as conn:
             findings.append(ok("database", "reachable"))
-            with db.pinned(conn):
+            with db.pinned(conn, command=True):
                 findings += _check_schema(conn, budget)
-    except psycopg.errors.InsufficientPrivilege:
-        findings.append(
-            fail(
-                "credential",
-                "this login may not use fleetcron's schema",
-                "grant fleet_cron to the login in DATABASE_URL",
-            )
-        )
-    except psycopg.OperationalError as error:
-        findings.append(
-            fail(
-                "database",
-                f"unreachable: {jobs.DatabaseUnavailable(error).reason}",
-                "check the host, port, password and network access",
-            )
-        )
-    except psycopg.Error as error:  # the checks above found something they did not expect
-        findings.append(
-            fail(
-                "database",
-                f"checking the schema failed: {error.diag.message_primary or error}",
-                "run: fleetcron db upgrade, then doctor again",
-            )
-        )
+    except psycopg.Error as error:
+        findings.append(_database_failure(error))
     return findings
+
+
+def _database_failure(error: psycopg.Error) -> Finding:
+    """Why the database checks could not finish, and what to do about it."""
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return fail(
+            "credential",
+            "this login may not use fleetcron's schema",
+            "grant fleet_cron to the login in DATABASE_URL",
+        )
+    if jobs.DatabaseUnavailable.concerns(error):
+        return fail(
+            "database",
+            f"unreachable: {jobs.DatabaseUnavailable(error).reason}",
+            "check the host, port, password and network access",
+        )
+    message = error.diag.message_primary or str(error)
+    if isinstance(error, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+        return fail(
+            "database",
+            f"the checks gave up waiting: {message}",
+            "another session holds fleetcron's tables (see pg_locks); run doctor again",
+        )
+    # The checks found something they did not expect.
+    return fail(
+        "database",
+        f"checking the schema failed: {message}",
+        "run: fleetcron db upgrade, then doctor again",
+    )
 
 
 def _connection_kind(url: str) -> Finding:

@@ -40,7 +40,11 @@ class Status:
 
 
 def read(url: str) -> Status:
-    with db.connect(url) as conn, db.pinned(conn), conn.cursor(row_factory=dict_row) as cur:
+    with (
+        db.connect(url) as conn,
+        db.pinned(conn, command=True),
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
         return Status(
             tables=_one(cur, TABLES),
             agents=_one(cur, "select * from fleet.agent_summary"),
@@ -60,7 +64,7 @@ def read(url: str) -> Status:
 
 def expired_heartbeats(url: str) -> tuple[int, bool]:
     """The cleanup backlog: expired rows (counted up to a million) and whether that is exact."""
-    with db.connect(url) as conn, db.pinned(conn):
+    with db.connect(url) as conn, db.pinned(conn, command=True):
         return conn.execute("select expired, expired_exact from fleet.heartbeat_summary").fetchone()
 
 

@@ -229,6 +229,22 @@ def test_status_shows_the_fleet_the_backlog_and_the_runs(fleet, db, db_url, home
     assert "stuck runs lost their caller" in out
 
 
+@pytest.mark.parametrize("command", [["status"], ["doctor"], ["db", "current"]])
+def test_a_command_behind_another_sessions_lock_says_so_instead_of_waiting(
+    fleet, connect, db_url, home, command
+):
+    holder = connect(autocommit=False)
+    holder.execute("lock table fleet.heartbeats, fleet.alembic_version in access exclusive mode")
+    started = time.monotonic()
+
+    result = fleetcron(*command, home=home, timeout=60, DATABASE_URL=db_url)
+
+    assert time.monotonic() - started < 30
+    assert result.returncode != 0
+    assert "lock timeout" in result.stdout + result.stderr
+    holder.rollback()
+
+
 def test_status_works_for_the_least_privileged_credential(fleet, pg_server, db, home):
     from tests.conftest import CRON_LOGIN, ROLE_PASSWORD, TEST_DATABASE
 

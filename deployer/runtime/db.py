@@ -58,11 +58,26 @@ def connect(
 PIN_SEARCH_PATH = "select pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)"
 
 
+# A command someone sits waiting for (status, doctor, adopt, ...) stops after this long behind
+# another session's lock, or this long in all, and says so instead of hanging.
+COMMAND_LOCK_TIMEOUT = "5s"
+COMMAND_STATEMENT_TIMEOUT = "60s"
+BOUND_COMMAND = (
+    "select pg_catalog.set_config('lock_timeout', %s, true), "
+    "pg_catalog.set_config('statement_timeout', %s, true)"
+)
+
+
 @contextmanager
-def pinned(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+def pinned(conn: psycopg.Connection, *, command: bool = False) -> Iterator[psycopg.Connection]:
     """A transaction in which no function, operator or type resolves through a schema that
     someone else may write to (``public`` above all): only pg_catalog and our own temp schema.
+
+    ``command``: the transaction of a CLI command, bounded by the timeouts above (the jobs set
+    their own).
     """
     with conn.transaction():
         conn.execute(PIN_SEARCH_PATH)
+        if command:
+            conn.execute(BOUND_COMMAND, (COMMAND_LOCK_TIMEOUT, COMMAND_STATEMENT_TIMEOUT))
         yield conn

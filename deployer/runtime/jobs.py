@@ -119,6 +119,17 @@ class DatabaseUnavailable(RuntimeError):
         self.reason = reason or self.classify(error)
         super().__init__(f"cannot reach the database: {self.reason}")
 
+    @staticmethod
+    def concerns(error: BaseException | None) -> bool:
+        """Whether ``error`` is about reaching the server at all, as opposed to an error a
+        statement raised (psycopg files both under OperationalError: a lock timeout, a cancel
+        or a refused registration is one too)."""
+        return isinstance(error, psycopg.OperationalError) and (
+            error.sqlstate is None
+            or error.sqlstate[:2] in ("08", "28", "3D", "53")
+            or error.sqlstate in ("57P01", "57P02", "57P03")
+        )
+
     @classmethod
     def classify(cls, error: psycopg.OperationalError | None) -> str:
         if error is None:
