@@ -196,9 +196,8 @@ def run(
     batch: int | None = None,
     time_budget: timedelta | None = None,
     on_progress: Progress | None = None,
-    deadline_seconds: float | None = None,
 ) -> JobResult:
-    """Run ``job`` once against the database at ``url``, within ``deadline_seconds``."""
+    """Run ``job`` once against the database at ``url``, within its deadline (deadline_for)."""
     if job not in JOBS:
         raise UnknownJob(f"unknown job {job!r}; the jobs are {', '.join(JOBS)}")
     if not url:
@@ -208,7 +207,7 @@ def run(
         conn = db.connect(url, application_name=f"fleetcron-{triggered_by}", autocommit=True)
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(error) from None
-    deadline = deadline_seconds or deadline_for(job, time_budget)
+    deadline = deadline_for(job, time_budget)
     try:
         with conn, _deadline(conn, deadline) as expired:
             if job == CHECK_STALE:
