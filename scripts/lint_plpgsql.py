@@ -107,10 +107,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "fleet.maintain_heartbeat_partitions()",
         "target type is different type than source type",
     ): "'{}' is a literal, which PostgreSQL reads as an empty text[]",
-    (
-        "fleet.registration_problems(fleet.registration)",
-        'unused variable "table_role"',
-    ): "harmless; goes with the function's next version (v1 is deployed as it is)",
 }
 
 # plpgsql_check cannot follow a text through format(): in these routines every %s it splices is
@@ -123,7 +119,7 @@ SPLICES_ONLY_CATALOG_NAMES = {
     "fleet.agent_counts()",
     "fleet.heartbeat_counts()",
     "fleet.mark_stale_agents(text,integer)",
-    "fleet.purge_step(integer,regclass,text,text,regclass[],boolean)",
+    "fleet.purge_step_unvalidated(integer,regclass,text,text,regclass[])",
     "fleet.registration_problems(fleet.registration)",
     "fleet.run_check_stale(text,integer)",
     "fleet.stale_agents_now()",

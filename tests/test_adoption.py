@@ -53,7 +53,7 @@ from tests.app_tables import (
 )
 from tests.conftest import CRON_LOGIN, ROLE_PASSWORD
 from tests.fleet import Fleet
-from tests.test_concurrency import wait_until_blocked
+from tests.test_concurrency import in_background, wait_until_blocked
 from tests.test_search_path import HOSTILE_PATH, PLANTED
 
 QUIET = timedelta(minutes=6)  # past the default threshold of 5 minutes
@@ -719,6 +719,20 @@ def test_expired_partitions_are_dropped_whole_and_only_the_straddling_one_is_bat
     assert (before["partitions"], before["expired"]) == (5, 6)
 
 
+def test_the_partitions_of_a_table_range_partitioned_on_its_ids_are_listed_without_time_bounds(
+    db,
+):
+    """Only a range on the time column has bounds that are times; an id's would not read as one."""
+    partitioned_by_id(db)
+
+    listed = db.execute(
+        "select partition::text, is_default, lower_bound, upper_bound "
+        "from fleet.heartbeat_partitions('bad.heartbeats')"
+    ).fetchall()
+
+    assert listed == [("bad.heartbeats_ids", False, None, None)]
+
+
 # -- the optional triggers ---------------------------------------------------------------------
 
 
@@ -939,6 +953,143 @@ def test_adopting_other_tables_removes_the_triggers_from_the_tables_adopted_befo
     assert other.triggers() == [("other.heartbeats", "fleetcron_touch_agents")]
 
 
+# -- adopting while the application is busy ----------------------------------------------------
+
+
+def test_adopting_waits_at_most_5_seconds_for_a_table_the_app_is_writing_and_changes_nothing(
+    db, connect
+):
+    """CREATE TRIGGER waits for every transaction writing the table, and the app's next queries
+    queue behind that wait: with no lock_timeout of the caller's, adopt gives up after 5 s."""
+    tables = App(db, UUID_TEXT).create()
+    tables.adopt()
+    before = everything_adoption_touches(db)
+    writer = connect(autocommit=False)
+    writer.execute(sql.SQL("lock table {} in row exclusive mode").format(tables.agents))
+    adopter = connect(statement_timeout="30s")
+    started = time.monotonic()
+
+    with pytest.raises(errors.LockNotAvailable) as refused:
+        tables.adopt(conn=adopter, record_transitions=True)
+
+    waited = time.monotonic() - started
+    writer.rollback()
+    assert 4 < waited < 10
+    assert refused.value.diag.message_primary == (
+        "cannot adopt these tables now: another transaction holds a lock on public.agents "
+        "(waited 5s)"
+    )
+    assert everything_adoption_touches(db) == before
+
+
+def test_going_back_waits_at_most_5_seconds_for_a_table_the_app_is_reading_and_changes_nothing(
+    db, connect
+):
+    """DROP TRIGGER waits even for readers of the table."""
+    tables = App(db, UUID_TEXT).create()
+    tables.adopt(touch_agents=True)
+    before = everything_adoption_touches(db)
+    reader = connect(autocommit=False)
+    reader.execute(sql.SQL("select count(*) from {}").format(tables.heartbeats))
+    owner = connect(statement_timeout="30s")
+    started = time.monotonic()
+
+    with pytest.raises(errors.LockNotAvailable) as refused:
+        owner.execute("select fleet.adopt_own_tables()")
+
+    waited = time.monotonic() - started
+    reader.rollback()
+    assert 4 < waited < 10
+    assert refused.value.diag.message_primary == (
+        "cannot take fleetcron's triggers off public.heartbeats now: another transaction holds "
+        "a lock on it (waited 5s)"
+    )
+    assert everything_adoption_touches(db) == before
+
+
+def test_adopting_never_deadlocks_an_app_that_writes_a_heartbeat_then_its_agent(db, connect):
+    """The app's writers lock the heartbeats table (the INSERT), then the agents table (their
+    UPDATE of last_seen), so adopt must lock the tables in that order too. The writer's deadlock
+    check fires first here, so a deadlock would kill the app's transaction."""
+    tables = App(db, UUID_TEXT).create()
+    agent = tables.add_agent("edge", silent_for=QUIET)
+    writer = connect(autocommit=False, deadlock_timeout="100ms")
+    adopter = connect(deadlock_timeout="10s")
+    observer = connect()
+    tables.send_heartbeats(agent, timedelta(0), conn=writer)
+
+    thread, result = in_background(
+        lambda: tables.adopt(conn=adopter, record_transitions=True, touch_agents=True)
+    )
+    wait_until_blocked(observer, adopter.info.backend_pid)
+    writer.execute(
+        sql.SQL("update {} set last_seen = now() where id = %s").format(tables.agents), (agent,)
+    )
+    writer.commit()
+    thread.join(10)
+
+    assert result["value"]["touches_agents"] is True
+    assert tables.triggers() == [
+        ("agents", "fleetcron_record_transition"),
+        ("heartbeats", "fleetcron_touch_agents"),
+    ]
+    assert tables.heartbeat_count() == 1
+
+
+def test_going_back_never_deadlocks_a_heartbeat_insert_on_its_way_to_the_agents(db, connect):
+    """A heartbeat INSERT locks the heartbeats table, and only its touch_agents trigger, after
+    the rows are in, locks the agents: going back must take the triggers off in that order too.
+    The insert is held between the two by waiting for a conflicting insert (a duplicate id) of
+    a transaction that then rolls back; its deadlock check fires first, so a deadlock would
+    cost the agent its update (the trigger turns its errors into a warning)."""
+    tables = bad(db, heartbeats_ddl=heartbeats_ddl())  # no foreign key to the agents
+    tables.adopt(record_transitions=True, touch_agents=True)
+    agent = tables.add_agent("edge", silent_for=QUIET)
+    before = tables.last_heartbeat(agent)
+    duplicate = "insert into bad.heartbeats (id, agent_id) overriding system value values (1, %s)"
+    first = connect(autocommit=False, session_replication_role="replica")  # no triggers
+    first.execute(duplicate, (agent,))
+    writer = connect(autocommit=False, deadlock_timeout="100ms")
+    owner = connect(deadlock_timeout="10s")
+    observer = connect()
+    inserting, _ = in_background(lambda: writer.execute(duplicate, (agent,)))
+    wait_until_blocked(observer, writer.info.backend_pid)
+    going_back, result = in_background(
+        lambda: owner.execute("select agents::text from fleet.adopt_own_tables()").fetchone()
+    )
+    wait_until_blocked(observer, owner.info.backend_pid)
+
+    first.rollback()
+    inserting.join(10)
+    writer.commit()
+    going_back.join(10)
+
+    assert result["value"] == ("fleet.agents",)
+    assert tables.triggers() == []
+    assert tables.last_heartbeat(agent) > before
+
+
+def test_adopting_leaves_the_callers_lock_timeout_as_it_was(db, connect):
+    tables = App(db, UUID_TEXT).create()
+    session = connect(autocommit=False, lock_timeout="30s")
+
+    tables.adopt(conn=session, record_transitions=True)
+
+    assert session.execute("show lock_timeout").fetchone() == ("30s",)
+    session.rollback()
+
+
+def test_going_back_leaves_the_callers_lock_timeout_as_it_was(db, connect):
+    tables = App(db, UUID_TEXT).create()
+    tables.adopt(record_transitions=True)
+    session = connect(autocommit=False, lock_timeout="30s")
+
+    session.execute("select fleet.adopt_own_tables()")
+
+    assert session.execute("show lock_timeout").fetchone() == ("30s",)
+    session.rollback()
+
+
 # -- the registration is checked again whenever a job starts -----------------------------------
 
 
@@ -969,6 +1120,20 @@ def test_a_column_retyped_since_adoption_stops_both_jobs_before_they_change_anyt
 
     assert (run["outcome"], run["detail"]["sqlstate"]) == ("error", "42804")
     assert (app.status(quiet), app.heartbeat_count()) == ("online", 1)
+
+
+def test_fleet_cron_cannot_skip_the_registration_check_of_a_purge_step(db, connect):
+    tables = App(db, UUID_TEXT).create()
+    tables.adopt(touch_agents=True)
+    agent = tables.add_agent("edge", silent_for=FRESH)
+    tables.send_heartbeats(agent, days(40))
+    db.execute("drop trigger fleetcron_touch_agents on heartbeats")
+    cron = connect(CRON_LOGIN)
+
+    with pytest.raises(errors.ObjectNotInPrerequisiteState, match="fleetcron_touch_agents"):
+        cron.execute("select * from fleet.purge_step(10, validate => false)")
+
+    assert tables.heartbeat_count() == 1
 
 
 def test_a_dropped_table_stops_the_jobs_and_going_back_still_works(app, db):
@@ -1045,6 +1210,17 @@ def bad(
     if after:
         db.execute(after)
     return tables
+
+
+def partitioned_by_id(db) -> App:
+    """Heartbeats range-partitioned on their id, not on their time."""
+    return bad(
+        db,
+        heartbeats_ddl=heartbeats_ddl(primary_key=", primary key ({c_heartbeat_key})")
+        + " partition by range ({c_heartbeat_key})",
+        after="create table bad.heartbeats_ids partition of bad.heartbeats "
+        "for values from (1) to (1000000)",
+    )
 
 
 def failed_concurrent_index(db) -> App:
@@ -1219,6 +1395,14 @@ REFUSALS = [
         "cannot adopt these tables: bad.heartbeats has no index leading with created_at",
         "create index on bad.heartbeats (created_at, id); (on a partitioned table, create it on "
         "each partition concurrently first, then on the parent)",
+    ),
+    Refusal(
+        "heartbeats range-partitioned on something other than their time",
+        lambda db: partitioned_by_id(db).adopt(),
+        "42P16",
+        "cannot adopt these tables: bad.heartbeats is partitioned by RANGE (id); a "
+        "range-partitioned heartbeats table must be partitioned on created_at alone",
+        "partition bad.heartbeats by range (created_at)",
     ),
     Refusal(
         "a value too long for the status column",

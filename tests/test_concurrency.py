@@ -152,3 +152,36 @@ def test_check_stale_takes_its_agents_in_id_order_the_order_heartbeats_lock_them
     db.execute("select fleet.run_check_stale(batch => 1)")
 
     assert [fleet.status(agent_id) for agent_id in ids] == ["offline", "online", "online"]
+
+
+def test_a_heartbeat_for_an_agent_being_marked_never_deadlocks_when_a_partition_is_due(
+    fleet, db, connect
+):
+    """Heartbeat writers lock fleet.heartbeats (the INSERT), then their agent (the trigger's
+    UPDATE). A check-stale run that makes a due partition (a lock on fleet.heartbeats) must take
+    it before it locks any agent, or the two wait for each other. The writer's deadlock check
+    fires first here, so a deadlock would kill the heartbeat, not the run's partition upkeep."""
+    quiet = fleet.online_agent("quiet", silent_for=QUIET)
+    other = fleet.register("other")
+    last = db.execute(
+        "select partition::text from fleet.heartbeat_partitions('fleet.heartbeats') "
+        "order by upper_bound desc nulls last limit 1"
+    ).fetchone()[0]
+    db.execute(f"drop table {last}")  # a partition is due
+    writer = connect(autocommit=False, deadlock_timeout="100ms")
+    checker = connect(deadlock_timeout="10s")
+    observer = connect()
+    writer.execute("insert into fleet.heartbeats (agent_id) values (%s)", (other,))
+
+    thread, result = in_background(
+        lambda: checker.execute("select outcome, detail from fleet.run_check_stale()").fetchone()
+    )
+    wait_until_blocked(observer, checker.info.backend_pid)
+    writer.execute("insert into fleet.heartbeats (agent_id) values (%s)", (quiet,))
+    writer.commit()
+    thread.join(10)
+
+    outcome, detail = result["value"]
+    assert outcome == "ok"
+    assert detail["partitions"]["created"] == [last.removeprefix("fleet.")]
+    assert fleet.status(quiet) == "online"

@@ -173,3 +173,25 @@ def test_upgrading_twice_is_a_no_op(db_url):
     migrate.upgrade(db_url)
 
     assert catalog(db_url) == before
+
+
+# -- comments: what psql's \df+ and \d+ say ------------------------------------------------
+
+
+def test_the_status_stamp_trigger_function_says_when_it_leaves_the_stamp_alone(db_url):
+    with psycopg.connect(db_url) as conn:
+        [(comment,)] = conn.execute(
+            "select obj_description('fleet.agents_stamp_status_change()'::regprocedure)"
+        ).fetchall()
+
+    assert "unless the UPDATE sets status_changed_at itself" in comment
+
+
+def test_the_legacy_partitions_range_proof_says_what_it_is_for(db_url):
+    with psycopg.connect(db_url) as conn:
+        [(comment,)] = conn.execute(
+            "select obj_description(oid, 'pg_constraint') from pg_constraint "
+            "where conname = 'heartbeats_legacy_before_partitions'"
+        ).fetchall()
+
+    assert comment is not None and "ATTACH" in comment

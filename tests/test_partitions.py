@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from psycopg import errors
 
 EXPIRED = timedelta(days=40)
 DAY = timedelta(days=1)
@@ -331,3 +332,116 @@ def test_inserts_go_on_while_the_purge_drops_partitions(fleet, aged, connect):
 
     assert failures == []
     assert report["deleted"] == 9
+
+
+def test_heartbeats_are_not_held_up_while_the_cleanup_job_prunes_its_logs(fleet, db, connect):
+    """The cleanup job prunes fleet.job_runs and fleet.agent_events before it makes a due
+    partition: making one locks fleet.heartbeats against writers until the transaction ends,
+    and pruning months of events must not happen under that lock."""
+    agent = fleet.register("edge-1")
+    db.execute(f"drop table {partitions(db)[-1][0]}")  # a partition is due
+    old_event = db.execute(
+        "insert into fleet.agent_events (agent_id, from_status, to_status, reason, occurred_at) "
+        "values (%s, 'online', 'offline', 'stale', now() - interval '91 days') returning id",
+        (agent,),
+    ).fetchone()[0]
+    holder = connect(autocommit=False)
+    holder.execute("select from fleet.agent_events where id = %s for update", (old_event,))
+    purger, observer = connect(), connect()
+    writer = connect(lock_timeout="500ms")
+    done = {}
+    purge = threading.Thread(
+        target=lambda: done.setdefault(
+            "report", purger.execute("call fleet.purge_old_heartbeats_all()").fetchone()
+        )
+    )
+    purge.start()
+    deadline = time.monotonic() + 10
+    while not observer.execute(
+        "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+        (purger.info.backend_pid,),
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, "the cleanup job never waited to prune"
+        time.sleep(0.02)
+
+    writer.execute("insert into fleet.heartbeats (agent_id) values (%s)", (agent,))
+    holder.rollback()
+    purge.join(10)
+
+    assert done["report"][1] == "ok"
+    assert fleet.heartbeat_count() == 1
+    [run] = fleet.runs("cleanup-heartbeats")
+    assert (run["detail"]["events_pruned"], len(run["detail"]["partitions"]["created"])) == (1, 1)
+
+
+def test_a_hand_purge_that_drops_an_empty_partition_goes_on_so_that_only_0_means_done(fleet, aged):
+    agent = fleet.register("edge-1")
+    make_partition(aged, day_start(now(aged)) - 40 * DAY)  # expired, and empty
+    fleet.old_heartbeats(agent, 45 * DAY, 45 * DAY)  # expired, in the default partition
+
+    first = aged.execute("select fleet.purge_old_heartbeats(100)").fetchone()[0]
+    second = aged.execute("select fleet.purge_old_heartbeats(100)").fetchone()[0]
+
+    assert (first, second) == (2, 0)
+    assert fleet.heartbeat_count() == 0
+
+
+def test_a_hand_purge_goes_on_past_a_partition_it_cannot_drop_now(fleet, aged, connect):
+    agent = fleet.register("edge-1")
+    old_day = day_start(now(aged)) - 40 * DAY
+    make_partition(aged, old_day)
+    beats_at(aged, agent, old_day + timedelta(hours=12))
+    fleet.old_heartbeats(agent, 45 * DAY)  # expired, in the default partition
+    reader = connect(autocommit=False)
+    reader.execute("select count(*) from fleet.heartbeats")  # holds ACCESS SHARE on the parent
+
+    deleted = aged.execute("select fleet.purge_old_heartbeats(100)").fetchone()[0]
+    reader.rollback()
+
+    assert deleted == 1
+    assert fleet.heartbeat_count() == 1
+
+
+def test_a_hand_purge_left_only_a_partition_it_cannot_drop_now_says_so_rather_than_0(
+    fleet, aged, connect
+):
+    agent = fleet.register("edge-1")
+    old_day = day_start(now(aged)) - 40 * DAY
+    name = make_partition(aged, old_day)
+    beats_at(aged, agent, old_day + timedelta(hours=12))
+    reader = connect(autocommit=False)
+    reader.execute("select count(*) from fleet.heartbeats")  # holds ACCESS SHARE on the parent
+
+    with pytest.raises(errors.LockNotAvailable) as refused:
+        aged.execute("select fleet.purge_old_heartbeats(100)")
+    reader.rollback()
+
+    assert refused.value.diag.message_primary == (
+        f"the expired partition fleet.{name} cannot be dropped now: another transaction holds "
+        "a lock on it or on fleet.heartbeats (waited 1s)"
+    )
+    assert fleet.heartbeat_count() == 1
+
+
+def test_maintenance_leaves_the_callers_lock_timeout_as_it_was(db, connect):
+    session = connect(autocommit=False, lock_timeout="30s")
+
+    session.execute("select fleet.maintain_heartbeat_partitions()")
+
+    assert session.execute("show lock_timeout").fetchone() == ("30s",)
+    session.rollback()
+
+
+def test_a_hand_purge_that_drops_a_partition_leaves_the_callers_lock_timeout_as_it_was(
+    fleet, aged, connect
+):
+    agent = fleet.register("edge-1")
+    old_day = day_start(now(aged)) - 40 * DAY
+    make_partition(aged, old_day)
+    beats_at(aged, agent, old_day + timedelta(hours=12))
+    session = connect(autocommit=False, lock_timeout="30s")
+
+    deleted = session.execute("select fleet.purge_old_heartbeats(100)").fetchone()[0]
+
+    assert (deleted, session.execute("show lock_timeout").fetchone()) == (1, ("30s",))
+    session.rollback()

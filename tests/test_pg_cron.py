@@ -1,6 +1,7 @@
 """fleetcron schedule: the same jobs from pg_cron, against a real server that preloads it."""
 
 import json
+import subprocess
 import time
 from datetime import timedelta
 
@@ -134,6 +135,37 @@ def test_the_cron_history_prune_deletes_only_old_details(cron):
     ).fetchall()
     cron.execute("delete from cron.job_run_details where jobid = 0")
     assert remaining == [(-2,)]
+
+
+def test_the_check_stale_job_runs_under_the_45_s_statement_timeout_the_endpoint_sets(
+    cron, cron_url
+):
+    """pg_cron (in its default mode, cron.use_background_workers off) sends a job's command to
+    the server as one query string, as psql -c does; the run must not go on without bound."""
+    [(command,)] = cron.execute(
+        "select command from fleet.pg_cron_install() where jobname = 'fleetcron-check-stale'"
+    ).fetchall()
+    cron.execute(
+        "create function public.report_statement_timeout() returns trigger language plpgsql "
+        "as $$ begin raise notice 'statement_timeout: %', current_setting('statement_timeout'); "
+        "return null; end $$"
+    )
+    cron.execute(
+        "create trigger report_statement_timeout before update on fleet.agents "
+        "for each statement execute function public.report_statement_timeout()"
+    )
+    try:
+        ran = subprocess.run(
+            ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", cron_url, "-c", command],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        cron.execute("drop trigger report_statement_timeout on fleet.agents")
+        cron.execute("drop function public.report_statement_timeout()")
+
+    assert ran.returncode == 0, ran.stderr
+    assert "statement_timeout: 45s" in ran.stderr
 
 
 def test_a_scheduled_job_really_runs_in_pg_cron(cron):

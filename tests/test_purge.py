@@ -354,6 +354,29 @@ def test_a_run_whose_session_ended_is_retired_at_once_by_the_next(fleet, db, con
     assert (report["outcome"], report["deleted"]) == ("ok", 3)
 
 
+def test_a_run_whose_backend_does_not_report_its_activity_is_not_taken_for_dead(
+    fleet, db, connect, agent
+):
+    """With track_activities off, pg_stat_activity shows a backend's state as 'disabled': it
+    says nothing about whether the CALL holding the lease has ended, so the run stays alive
+    while its backend exists and its lease holds."""
+    fleet.heartbeat_series(agent, 3, oldest=EXPIRED)
+    untracked = connect(track_activities="off")
+    db.execute(
+        "insert into fleet.job_runs (job, triggered_by, outcome, deadline, lease_token, "
+        "backend_pid, statement_started) values ('cleanup-heartbeats', 'cli', 'running', "
+        "now() + interval '5 minutes', gen_random_uuid(), %s, now())",
+        (untracked.info.backend_pid,),
+    )
+
+    report = fleet.purge_all()
+
+    running, skipped = fleet.runs()
+    assert (running["outcome"], skipped["outcome"]) == ("running", "skipped")
+    assert (report["outcome"], report["deleted"]) == ("skipped", 0)
+    assert fleet.heartbeat_count() == 3
+
+
 def wait_for_backend_exit(db, pid, timeout=5.0):
     deadline = time.monotonic() + timeout
     while db.execute("select count(*) from pg_stat_activity where pid = %s", (pid,)).fetchone()[0]:

@@ -96,7 +96,7 @@ FLEET_CRON_ROUTINES = {
     "fleet.purge_step(integer,regclass,text,text,regclass[],boolean)",
     "fleet.record_failed_run(text,text,text,text)",
     "fleet.registration_fingerprint(fleet.registration)",
-    "fleet.registration_problems(fleet.registration)",
+    "fleet.registration_problems()",
     "fleet.run_check_stale(text,integer)",
     "fleet.stale_agents_now()",
 }
@@ -120,6 +120,26 @@ def test_each_fleet_role_may_run_exactly_the_routines_listed_for_it(db, role, ro
     ).fetchall()
 
     assert {name for (name,) in runnable} == routines
+
+
+def test_fleet_cron_cannot_have_a_registration_of_its_own_making_checked_as_the_owner(connect):
+    """Checking a registration evaluates its casts and CHECK expressions as the routines' owner
+    against the owner's tables; fleet_cron may have only the stored registration checked."""
+    cron = connect(CRON_LOGIN)
+
+    with pytest.raises(errors.InsufficientPrivilege, match="function registration_problems"):
+        cron.execute("select * from fleet.registration_problems(null::fleet.registration)")
+
+
+def test_fleet_cron_reads_what_is_wrong_with_the_stored_registration(db, connect):
+    db.execute("update fleet.registration set heartbeat_key = 'nope'")
+    cron = connect(CRON_LOGIN)
+
+    [(problems,)] = cron.execute("select problems from fleet.registered_tables").fetchall()
+
+    assert [p["problem"] for p in problems] == [
+        "fleet.heartbeats has no column nope (the heartbeat key column)"
+    ]
 
 
 def test_the_cleanup_procedure_runs_with_its_callers_rights_so_it_may_commit(db):

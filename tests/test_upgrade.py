@@ -202,3 +202,73 @@ def test_down_to_0002_and_up_again_attaches_the_legacy_partition_again(at_0001):
 
     assert detached == [(0,)]
     assert rows(at_0001, HEARTBEATS) == before
+
+
+# -- revision 0004 on a populated database at 0003 --------------------------------------------
+
+QUERIES_0003 = (
+    HEARTBEATS,
+    "select * from fleet.agents order by id",
+    "select id, agent_id, from_status, to_status, reason, run_id from fleet.agent_events "
+    "order by id",
+    "select id, job, outcome, rows_affected, detail from fleet.job_runs order by id",
+    "select * from fleet.registration",
+    "select * from fleet.config",
+)
+
+
+@pytest.fixture
+def at_0003(new_database):
+    """A database at revision 0003 with a fleet, weeks of heartbeats, events and runs of both
+    jobs, one of which left a backlog."""
+    url = new_database()
+    migrate.upgrade(url, "0003")
+    with psycopg.connect(url, autocommit=True) as conn:
+        fleet = Fleet(conn)
+        quiet = fleet.online_agent("quiet", silent_for=timedelta(minutes=6))
+        chatty = fleet.online_agent("chatty", silent_for=timedelta(seconds=10))
+        fleet.register("never-seen")
+        conn.execute(
+            "insert into fleet.heartbeats (agent_id, created_at, payload) "
+            "select %s, now() - n * interval '1 hour' - interval '30 minutes', "
+            "jsonb_build_object('n', n) from generate_series(1, 40 * 24) as n",
+            (chatty,),
+        )
+        conn.execute("select fleet.run_check_stale('psql')")
+        fleet.purge_all(batch=10, time_budget=timedelta(microseconds=1))
+        conn.execute("update fleet.agents set last_heartbeat = now() where id = %s", (quiet,))
+    return url
+
+
+def test_every_row_survives_the_upgrade_from_0003(at_0003):
+    before = {query: rows(at_0003, query) for query in QUERIES_0003}
+
+    migrate.upgrade(at_0003)
+
+    assert {query: rows(at_0003, query) for query in QUERIES_0003} == before
+
+
+def test_downgrading_to_0003_keeps_every_row_and_restores_the_0003_catalog(at_0003):
+    before = {query: rows(at_0003, query) for query in QUERIES_0003}
+    catalog_0003 = catalog(at_0003)
+    migrate.upgrade(at_0003)
+
+    migrate.downgrade(at_0003, "0003")
+
+    assert {query: rows(at_0003, query) for query in QUERIES_0003} == before
+    assert catalog(at_0003) == catalog_0003
+
+
+def test_both_jobs_finish_their_work_on_a_database_upgraded_from_0003(at_0003):
+    migrate.upgrade(at_0003)
+
+    with psycopg.connect(at_0003, autocommit=True) as conn:
+        fleet = Fleet(conn)
+        chatty = conn.execute("select id from fleet.agents where name = 'chatty'").fetchone()[0]
+        fleet.silence(chatty, timedelta(minutes=6))
+        marked = conn.execute("select agent_name from fleet.mark_stale_agents()").fetchall()
+        report = fleet.purge_all(batch=100)
+        left = fleet.heartbeat_count(older_than=timedelta(days=30))
+
+    assert marked == [("chatty",)]
+    assert (report["outcome"], report["deleted"], left) == ("ok", EXPIRED_ROWS - 10, 0)

@@ -30,7 +30,7 @@ left join pg_attrdef as d on d.adrelid = a.attrelid and d.adnum = a.attnum
 where c.relnamespace = 'fleet'::regnamespace and a.attnum > 0 and not a.attisdropped
 union all
 select 'constraint', c.conrelid::regclass::text || '.' || c.conname,
-       pg_get_constraintdef(c.oid)
+       concat_ws(' | ', pg_get_constraintdef(c.oid), obj_description(c.oid, 'pg_constraint'))
 from pg_constraint as c
 where c.connamespace = 'fleet'::regnamespace
 union all
