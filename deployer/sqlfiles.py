@@ -15,6 +15,9 @@ SESSION = (
     "session/pin_search_path.sql",
     "session/migration_timeouts.sql",
 )
+# Around the statements a migration runs outside any transaction: session-level settings.
+OUTSIDE_TRANSACTION = ("session/outside_transaction.sql",)
+OUTSIDE_TRANSACTION_END = ("session/outside_transaction_end.sql",)
 # Run before every migration, in the same transaction: the session settings, then what
 # Alembic's own version table needs to exist (it lives in the fleet schema).
 BOOTSTRAP = (
@@ -47,9 +50,11 @@ def execute_outside_transaction(*names: str) -> None:
     For what must not hold the migration's locks or cannot run in a transaction block (CREATE
     INDEX CONCURRENTLY, a VALIDATE CONSTRAINT that scans a big table): Alembic commits the
     migration transaction so far, runs each file in autocommit (so each file holds exactly one
-    statement), and opens a new transaction, which starts like every migration transaction.
+    statement) under session-level settings (search_path, lock_timeout) it resets afterwards,
+    and opens a new transaction, which starts like every migration transaction.
     """
     migration = context.get_context()
     with migration.autocommit_block():
-        execute(*names)
+        # On a failure the connection is discarded (no pool), and its settings with it.
+        execute(*OUTSIDE_TRANSACTION, *names, *OUTSIDE_TRANSACTION_END)
     execute(*SESSION)

@@ -272,3 +272,20 @@ def test_both_jobs_finish_their_work_on_a_database_upgraded_from_0003(at_0003):
 
     assert marked == [("chatty",)]
     assert (report["outcome"], report["deleted"], left) == ("ok", EXPIRED_ROWS - 10, 0)
+
+
+def test_0003s_steps_outside_a_transaction_give_up_behind_a_lock_and_resume_later(at_0001):
+    migrate.upgrade(at_0001, "0002")
+    holder = psycopg.connect(at_0001)
+    holder.execute("lock table fleet.heartbeats_legacy in share mode")  # e.g. a long CREATE INDEX
+    started = time.monotonic()
+
+    with pytest.raises(Exception, match="lock timeout"):
+        migrate.upgrade(at_0001)
+
+    assert time.monotonic() - started < 30
+    holder.close()
+    migrate.upgrade(at_0001)
+    assert rows(at_0001, "select fleet.alembic_version.version_num from fleet.alembic_version") == [
+        (migrate.head(),)
+    ]
