@@ -111,9 +111,12 @@ def test_discard_removes_a_running_server_even_without_its_state(home):
 
 # -- as root, the server account is not trusted with root's writes ---------------------------
 
-as_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the attack is the postgres account against root; CI runs as root"
-)
+
+@pytest.fixture
+def as_root() -> None:
+    """The attack is the postgres account against root: these tests must run as root, as CI
+    does. They fail rather than skip elsewhere, so a run that cannot check them says so."""
+    assert os.geteuid() == 0, "run the tests as root (as .ci/run does): this test is root's"
 
 
 def as_server_account(*command: str) -> subprocess.CompletedProcess:
@@ -136,7 +139,7 @@ def untouched(path: Path) -> bool:
     return path.read_text() == "precious\n" and (info.st_uid, info.st_mode & 0o777) == (0, 0o644)
 
 
-@as_root
+@pytest.mark.usefixtures("as_root")
 def test_as_root_links_the_server_account_plants_in_the_state_dir_are_never_followed(home, victim):
     server = LocalPostgres.create(home, pg_cron_database=None)
     server.start()
@@ -162,7 +165,7 @@ def test_as_root_links_the_server_account_plants_in_the_state_dir_are_never_foll
     assert untouched(victim)
 
 
-@as_root
+@pytest.mark.usefixtures("as_root")
 def test_as_root_a_state_dir_owned_by_the_server_account_is_refused(home, victim):
     as_server_account("mkdir", "-m", "0755", str(home))
     as_server_account("ln", "-s", str(victim), str(home / "initdb.pw"))
@@ -174,7 +177,7 @@ def test_as_root_a_state_dir_owned_by_the_server_account_is_refused(home, victim
     assert (home / "initdb.pw").is_symlink()
 
 
-@as_root
+@pytest.mark.usefixtures("as_root")
 def test_as_root_the_state_dir_is_roots_and_only_the_data_dir_is_the_server_accounts(home):
     server = LocalPostgres.create(home, pg_cron_database=None)
 
