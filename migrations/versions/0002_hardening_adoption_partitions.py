@@ -72,7 +72,6 @@ UPGRADE = (
     "views/stale_agents.v2.sql",
     "views/heartbeat_summary.v2.sql",
     "views/job_summary.v2.sql",
-    "views/registered_tables.v1.sql",
     "views/recent_job_runs.v2.sql",
     "functions/pg_cron_install.v2.sql",
     "privileges/revoke_from_supabase_api_roles.v2.sql",

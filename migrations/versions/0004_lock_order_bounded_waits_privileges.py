@@ -19,6 +19,12 @@ Create Date: 2026-12-02
 - A heartbeats table range-partitioned on anything but its time column is refused, and
   fleet.heartbeat_partitions reads time bounds only from a range on one time column.
 - Comments for the status stamp trigger and heartbeats_legacy's range proof.
+- What changed after 0002 and 0003 were released, as new versions: the heartbeat triggers (a
+  fast path for one online agent; an adopted agent of a status of the application's own is left
+  alone; local last_heartbeat read as an instant in events), heartbeat_counts and
+  heartbeat_summary (partition_span), job_summary (last_error), and the view
+  fleet.registered_tables for status and doctor in place of fleet_cron's SELECT on
+  fleet.registration.
 """
 
 from deployer.sqlfiles import execute
@@ -29,11 +35,19 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = (
+    "tables/registration.v2.sql",
+    "functions/registration_fingerprint.v2.sql",
+    "functions/heartbeats_touch_agents.v3.sql",
+    "functions/adopted_agents_record_transition.v2.sql",
+    "functions/adopted_heartbeats_touch_agents.v2.sql",
     "functions/heartbeat_partitions.v2.sql",
+    "functions/heartbeat_counts.v2.sql",
+    "views/heartbeat_summary.v3.sql",
+    "views/job_summary.v3.sql",
     "functions/maintain_heartbeat_partitions.v2.sql",
     "functions/registration_problems.v2.sql",
     "functions/registration_problems.stored.v1.sql",
-    "views/registered_tables.v2.sql",
+    "views/registered_tables.v1.sql",
     "functions/purge_step_unvalidated.v1.sql",
     "functions/purge_step.v2.sql",
     "functions/purge_run_batch.v3.sql",
@@ -51,8 +65,18 @@ UPGRADE = (
 
 DOWNGRADE = (
     "teardown/0004.sql",
+    "tables/registration.v2.undo.sql",
+    "functions/registration_fingerprint.v2.undo.sql",
+    "functions/registration_fingerprint.v1.sql",
+    "functions/heartbeats_touch_agents.v2.sql",
+    "functions/adopted_agents_record_transition.v1.sql",
+    "functions/adopted_heartbeats_touch_agents.v1.sql",
+    "functions/heartbeat_counts.v1.sql",
+    "views/heartbeat_summary.v2.sql",
+    "views/heartbeat_summary.v3.undo.sql",
+    "views/job_summary.v2.sql",
+    "views/job_summary.v3.undo.sql",
     "functions/registration_problems.v1.sql",
-    "views/registered_tables.v1.sql",
     "functions/purge_step.v1.sql",
     "functions/purge_run_batch.v2.sql",
     "functions/purge_old_heartbeats.v2.sql",
@@ -66,6 +90,7 @@ DOWNGRADE = (
     "functions/adopt_own_tables.v1.sql",
     "functions/pg_cron_install.v2.sql",
     "comments/0004.undo.sql",
+    "privileges/revoke_from_supabase_api_roles.v2.sql",
 )
 
 

@@ -6,10 +6,9 @@
 -- own bulk statement, which records its transitions itself). The agent's id and status are read
 -- from the row by the registered column names (to_jsonb(new) ->> name), so it works for any
 -- id type; a registered online or offline value is recorded as 'online' or 'offline', any other
--- value as itself. The detail's last_heartbeat is an instant, like the stale check's events: a
--- timestamp without time zone column is read in the registered zone. Like
--- fleet.agents_record_transition, the NOTIFY carries only ids and is skipped while the
--- notification queue is fuller than fleet.config.notification_queue_limit.
+-- value as itself. Like fleet.agents_record_transition, the NOTIFY carries only ids and is
+-- skipped while the notification queue is
+-- fuller than fleet.config.notification_queue_limit.
 
 create or replace function fleet.adopted_agents_record_transition()
 returns trigger
@@ -20,8 +19,6 @@ as $$
 declare
   registered fleet.registration;
   is_boolean boolean;
-  is_local boolean;
-  last_heartbeat jsonb;
   before_value text;
   after_value text;
   event_id bigint;
@@ -37,18 +34,6 @@ begin
   from pg_attribute as a
   where a.attrelid = tg_relid
     and a.attname = registered.agent_status;
-  select a.atttypid = 'timestamp without time zone'::regtype
-  into is_local
-  from pg_attribute as a
-  where a.attrelid = tg_relid
-    and a.attname = registered.agent_last_heartbeat;
-
-  last_heartbeat := to_jsonb(new) -> registered.agent_last_heartbeat;
-  if is_local and jsonb_typeof(last_heartbeat) = 'string' then
-    last_heartbeat := to_jsonb(
-      (last_heartbeat #>> '{}')::timestamp at time zone registered.time_zone
-    );
-  end if;
 
   before_value := to_jsonb(old) ->> registered.agent_status;
   after_value := to_jsonb(new) ->> registered.agent_status;
@@ -60,7 +45,7 @@ begin
     fleet.status_label(after_value, registered.online_value, registered.offline_value,
                        is_boolean),
     coalesce(nullif(current_setting('fleet.transition_reason', true), ''), 'manual'),
-    jsonb_build_object('last_heartbeat', last_heartbeat)
+    jsonb_build_object('last_heartbeat', to_jsonb(new) -> registered.agent_last_heartbeat)
   )
   returning id into event_id;
 

@@ -5,13 +5,8 @@
 -- inserted rows). Like fleetcron's own heartbeat trigger it moves each agent's last heartbeat
 -- forward to its newest heartbeat (never back) and brings it online when that heartbeat is
 -- fresher than its threshold, locking the agents in id order so bulk inserts never deadlock.
--- Only an offline agent (or one with no status) is brought online: a status other than the two
--- registered values (say 'retired' or 'maintenance') is the application's, and stays.
 -- The statement is built from the registration's catalog names (%I, regclass) with values as
 -- parameters, and times are converted between the two tables through the registered zone.
--- Its transitions are recorded with reason 'heartbeat'; a reason the application set for its
--- own transitions (fleet.transition_reason) is put back afterwards, as fleetcron's own
--- heartbeat trigger does.
 --
 -- It must never cost the application a heartbeat: if it fails (say a registered column was
 -- dropped since), the insert still goes through, a WARNING says why, and doctor reports the
@@ -31,7 +26,6 @@ declare
   newest text;
   fresh text;
   failure text;
-  previous_reason text := current_setting('fleet.transition_reason', true);
 begin
   begin
     -- Validated when adopted and by every job; not again on each insert statement.
@@ -64,10 +58,7 @@ begin
       $sql$
       update %1$s as a
       set %2$I = greatest(a.%2$I, l.newest),
-          %3$I = case
-            when (a.%3$I = $5::%4$s or a.%3$I is null) and %7$s then $4::%4$s
-            else a.%3$I
-          end
+          %3$I = case when %7$s then $4::%4$s else a.%3$I end
       from (
         select h.%5$I as agent, %6$s as newest
         from arrived as h
@@ -77,14 +68,14 @@ begin
         and (
           a.%2$I is null
           or l.newest > a.%2$I
-          or ((a.%3$I = $5::%4$s or a.%3$I is null) and %7$s)
+          or (a.%3$I is distinct from $4::%4$s and %7$s)
         )
       $sql$,
       tables.agents, tables.agent_last_heartbeat, tables.agent_status, tables.status_type,
       tables.heartbeat_agent, newest, fresh, tables.agent_id
     )
-    using default_cutoff, now_utc, tables.time_zone, tables.online_value, tables.offline_value;
-    perform set_config('fleet.transition_reason', coalesce(previous_reason, ''), true);
+    using default_cutoff, now_utc, tables.time_zone, tables.online_value;
+    perform set_config('fleet.transition_reason', '', true);
   exception
     when others then
       get stacked diagnostics failure = message_text;

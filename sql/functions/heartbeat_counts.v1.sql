@@ -4,9 +4,8 @@
 -- Counting a big table is itself a scan, so both counts stop at a million rows: past that,
 -- rows is the planner's estimate (rows_exact false) and expired says "at least a million"
 -- (expired_exact false). total_bytes covers every partition and index. partitions counts the
--- leaf partitions (0: not partitioned); partitioned_until is where the last time range ends and
--- partition_span how long that last range is, which doctor compares with now: an insert past
--- partitioned_until lands in the default partition (or fails, where there is none).
+-- leaf partitions (0: not partitioned); partitioned_until is where the last time range ends,
+-- which doctor compares with now: an insert past it lands in the default partition.
 
 create or replace function fleet.heartbeat_counts()
 returns table (
@@ -18,8 +17,7 @@ returns table (
   oldest timestamptz,
   cutoff timestamptz,
   partitions integer,
-  partitioned_until timestamptz,
-  partition_span interval
+  partitioned_until timestamptz
 )
 language plpgsql
 stable
@@ -82,13 +80,9 @@ begin
   end if;
   expired := least(expired_up_to, 1000000);
   expired_exact := expired_up_to <= 1000000;
-  select p.upper_bound, p.upper_bound - p.lower_bound
-  into partitioned_until, partition_span
-  from fleet.heartbeat_partitions(tables.heartbeats, local_zone) as p
-  where p.upper_bound < 'infinity'
-    and p.lower_bound > '-infinity'
-  order by p.upper_bound desc
-  limit 1;
+  select max(p.upper_bound) filter (where p.upper_bound < 'infinity')
+  into partitioned_until
+  from fleet.heartbeat_partitions(tables.heartbeats, local_zone) as p;
   return next;
 end
 $$;

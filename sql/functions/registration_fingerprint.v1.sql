@@ -39,11 +39,5 @@ revoke all
   on function fleet.registration_fingerprint(fleet.registration)
   from public;
 
--- Read-only, and called by the view fleet.registered_tables, which fleet_cron reads (a
--- function in a view runs with the reader's EXECUTE privilege).
-grant execute
-  on function fleet.registration_fingerprint(fleet.registration)
-  to fleet_cron;
-
 comment on function fleet.registration_fingerprint(fleet.registration) is
   'Internal: table owners and column types of a registration, as recorded when it was accepted.';

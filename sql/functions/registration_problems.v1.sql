@@ -11,15 +11,11 @@
 -- with that role's rights while they do. So each table must belong to that role, or to a role
 -- with exactly its rights; otherwise whoever owns the table could plant a trigger that runs as
 -- a more privileged role. Row-level security would hide rows from the routines, so it is
--- refused unless the routines' role bypasses it or a permissive policy for all commands lets
--- that role see and write every row (USING and WITH CHECK true; no restrictive policy), which
--- is the policy the hint offers.
+-- refused unless the routines' role bypasses it.
 --
 -- The one place a catalog expression is spliced: a CHECK constraint on the status column is
 -- evaluated against the online and offline values, from pg_get_expr's deparsed text, under the
--- pinned search_path, on a table whose owner has the routines' rights anyway. A status column
--- of a domain type is tested by casting each value to the domain, which applies its CHECKs, and
--- one with a length limit (a typmod) by whether the value survives a cast to it unchanged.
+-- pinned search_path, on a table whose owner has the routines' rights anyway.
 
 create or replace function fleet.registration_problems(candidate fleet.registration)
 returns table (
@@ -47,7 +43,6 @@ declare
   status_value text;
   check_constraint record;
   admissible boolean;
-  fits boolean;
   needs_zone boolean := false;
 begin
   -- The tables: present, ordinary or partitioned, permanent, ours, readable in full.
@@ -105,35 +100,6 @@ begin
         where r.rolname = current_user
           and (r.rolsuper or r.rolbypassrls)
       )
-      and not (
-        exists (
-          select
-          from pg_policy as p
-          where p.polrelid = target.oid
-            and p.polpermissive
-            and p.polcmd = '*'
-            and exists (
-              select
-              from unnest(p.polroles) as applies (role_oid)
-              where applies.role_oid = 0
-                or pg_has_role(current_user, applies.role_oid, 'USAGE')
-            )
-            and pg_get_expr(p.polqual, p.polrelid) = 'true'
-            and coalesce(pg_get_expr(p.polwithcheck, p.polrelid), 'true') = 'true'
-        )
-        and not exists (
-          select
-          from pg_policy as p
-          where p.polrelid = target.oid
-            and not p.polpermissive
-            and exists (
-              select
-              from unnest(p.polroles) as applies (role_oid)
-              where applies.role_oid = 0
-                or pg_has_role(current_user, applies.role_oid, 'USAGE')
-            )
-        )
-      )
     then
       problem := format('row-level security on %s would hide rows from fleetcron''s routines (%s)',
                         target.oid::regclass, current_user);
@@ -159,8 +125,7 @@ begin
     and a.attname = candidate.agent_id
     and a.attnum > 0
     and not a.attisdropped;
-  select a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attgenerated, t.typtype,
-         t.typcategory
+  select a.attnum, a.attname, a.atttypid, a.attnotnull, a.attgenerated, t.typtype, t.typcategory
   into status_column
   from pg_attribute as a
   join pg_type as t
@@ -287,7 +252,6 @@ begin
     else
       foreach status_value in array array[candidate.online_value, candidate.offline_value] loop
         admissible := true;
-        fits := true;
         if status_column.typtype = 'e' then
           admissible := exists (
             select
@@ -298,23 +262,6 @@ begin
         elsif status_column.atttypid = 'boolean'::regtype then
           admissible := lower(status_value) in ('true', 'false', 't', 'f', 'yes', 'no', 'on',
                                                 'off', '1', '0');
-        elsif status_column.typtype = 'd' then
-          -- A domain's own CHECK constraints apply when a value is cast to it.
-          begin
-            execute format('select $1::%s', status_column.atttypid::regtype)
-            using status_value;
-          exception
-            when integrity_constraint_violation or data_exception then
-              admissible := false;
-          end;
-        end if;
-        if admissible and status_column.atttypmod >= 0 then
-          -- A length limit (a typmod): a longer value would fail every UPDATE that sets it.
-          execute format('select $1::%s::text = $1',
-                         format_type(status_column.atttypid, status_column.atttypmod))
-          into fits
-          using status_value;
-          admissible := fits;
         end if;
         if admissible then
           for check_constraint in
@@ -343,11 +290,6 @@ begin
                from pg_enum as e where e.enumtypid = status_column.atttypid))
             when status_column.atttypid = 'boolean'::regtype then
               'use ''true'' and ''false'' for a boolean status column'
-            when not fits then format('the column is %s',
-              format_type(status_column.atttypid, status_column.atttypmod))
-            when status_column.typtype = 'd' then format(
-              'the CHECK constraints of the column''s domain %s refuse it',
-              status_column.atttypid::regtype)
             else 'the column''s CHECK constraints refuse it'
           end;
           error_code := '22P02';
@@ -425,8 +367,6 @@ begin
 
   -- The purge walks (time, key) in order: the key must be there on every row and unique with
   -- the time, and an index must lead with the time, or every batch would scan the table.
-  -- Only valid indexes count: a failed CREATE INDEX CONCURRENTLY leaves an invalid one
-  -- behind, which no query uses.
   if key_column.attnum is not null then
     if not key_column.attnotnull then
       problem := format('%s.%I may be NULL; the purge''s tie-break key must not be',
@@ -439,7 +379,6 @@ begin
       from pg_index as i
       where i.indrelid = candidate.heartbeats
         and i.indisunique
-        and i.indisvalid
         and i.indpred is null
         and key_column.attnum = any (i.indkey::int2[])
         and i.indkey::int2[] <@ array[key_column.attnum, time_column.attnum]::int2[]
@@ -461,7 +400,6 @@ begin
     where i.indrelid = candidate.heartbeats
       and am.amname = 'btree'
       and i.indkey[0] = time_column.attnum
-      and i.indisvalid
       and i.indpred is null
   ) then
     problem := format('%s has no index leading with %I for the purge to walk',
@@ -513,12 +451,6 @@ $$;
 revoke all
   on function fleet.registration_problems(fleet.registration)
   from public;
-
--- Read-only, and called by the view fleet.registered_tables, which fleet_cron reads (a
--- function in a view runs with the reader's EXECUTE privilege).
-grant execute
-  on function fleet.registration_problems(fleet.registration)
-  to fleet_cron;
 
 comment on function fleet.registration_problems(fleet.registration) is
   'What is wrong with a registration of agents and heartbeats tables (one row per problem, '

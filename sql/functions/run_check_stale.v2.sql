@@ -9,13 +9,9 @@
 --     an overlapping run (Vercel may deliver one schedule twice; pg_cron and a DBA may run it
 --     too) records 'skipped' and returns at once. Only fleet routines can lock that row.
 --   * Row locks: an agent whose row is locked by a heartbeat in flight is not stale; its row is
---     skipped (SKIP LOCKED) and every other stale agent is marked in the same run, so a stuck
---     client cannot stall it; under READ COMMITTED a heartbeat that committed first is seen.
---     SKIP LOCKED does not cover everything: a row updated since the run's snapshot is locked
---     by following its update chain, and that can wait for a heartbeat in flight. So the rows
---     are locked in agent id order, the order the heartbeat triggers lock theirs in, and the
---     two can never wait for each other in a cycle (a deadlock, measured without the order:
---     a few per 15 s of 4 bulk writers and 2 checkers).
+--     skipped (SKIP LOCKED) and every other stale agent is marked in the same run. The run
+--     never waits for an agent's row, so neither a stuck client nor bulk heartbeat inserts can
+--     stall or deadlock it; and under READ COMMITTED a heartbeat that committed first is seen.
 --   * Size: at most `batch` agents (fleet.config.stale_batch_size) per run, so a mass outage is
 --     marked over a few committed runs instead of one UPDATE too big to finish in time.
 --   * Failure: an error (lock or statement timeout, a table changed under the registration) is
@@ -26,15 +22,7 @@
 -- statement (no join with a one-row table whose missing statistics made the planner guess
 -- hundreds of rows), JIT is off, and the transitions are recorded in bulk from the UPDATE's
 -- RETURNING, with one NOTIFY for the whole run (a wake-up carrying the run id; the event rows
--- are the record). Cutoffs are computed in UTC, so a session's TimeZone never moves them. The
--- rows the locking subquery picked are updated by their ctid (a TID scan straight to the heap
--- pages), not looked up again by key: the lookups by key took 43 ms where the TID scan takes
--- 12 ms (10,000 agents marked of 1,000,000), and 0.2 s of a 100,000-agent outage (EXPLAIN
--- ANALYZE of the run's UPDATE, on the templates of benchmarks.scale). A locked row
--- cannot move before the UPDATE, so its ctid names exactly the version locked. (A quiet
--- agent's row that someone else updated after this statement's snapshot, and that is still
--- quiet, is then left for the next run; a heartbeat makes it fresh either way.) Only a
--- partitioned agents table, where a ctid is unique per partition alone, is matched by key.
+-- are the record). Cutoffs are computed in UTC, so a session's TimeZone never moves them.
 --
 -- For fleetcron's own heartbeats table the run also keeps partitions created ahead; a failure
 -- there is recorded in the run's detail and never fails the check.
@@ -64,8 +52,6 @@ declare
   now_utc timestamp := now() at time zone 'UTC';
   default_cutoff timestamptz;
   stale_test text;
-  row_ref text;
-  previous_indexscan text := current_setting('enable_indexscan');
   own_columns text := '';
   failed_state text;
   failed_message text;
@@ -123,36 +109,20 @@ begin
     if tables.own_tables then
       own_columns := ', status_changed_at = now()';
     end if;
-    row_ref := case
-      when exists (
-        select
-        from pg_partitioned_table as p
-        where p.partrelid = tables.agents
-      ) then quote_ident(tables.agent_id)
-      else 'ctid'
-    end;
 
     -- The transition triggers (fleet.agents', or the one fleet.adopt installs) stand aside:
     -- this statement records its own transitions, in bulk.
     perform set_config('fleet.bulk_transition', 'on', true);
-    -- The quiet agents are locked in id order. Offered ORDER BY id LIMIT batch, the planner
-    -- walks the primary key instead of sorting, as its guess for the stale test (a third of
-    -- the table) says it would stop early; with 1 % quiet it visits every agent in key order
-    -- (1.4 s at 1,000,000 agents against 0.23 s scanning and sorting the few it finds). No
-    -- plan here should hang on that guess, so this statement gets no plain index scans (the
-    -- lookup by key, for a partitioned agents table, still has its bitmap scan).
-    perform set_config('enable_indexscan', 'off', true);
     execute format(
       $sql$
       with marked as (
         update %1$s as a
         set %2$I = $4::%3$s %4$s
-        where a.%8$s = any (array(
-            select s.%8$s
+        where a.%5$I = any (array(
+            select s.%5$I
             from %1$s as s
             where s.%2$I = $5::%3$s
               and %6$s
-            order by s.%5$I
             limit $6
             for no key update skip locked
           ))
@@ -174,13 +144,11 @@ begin
       tables.agents, tables.agent_status, tables.status_type, own_columns, tables.agent_id,
       stale_test,
       format(case when tables.last_heartbeat_is_local then 'a.%I at time zone $3' else 'a.%I' end,
-             tables.agent_last_heartbeat),
-      row_ref
+             tables.agent_last_heartbeat)
     )
     using default_cutoff, now_utc, tables.time_zone, tables.offline_value, tables.online_value,
           run_batch, run.id, tables.own_tables;
     get diagnostics marked = row_count;
-    perform set_config('enable_indexscan', previous_indexscan, true);
     perform set_config('fleet.bulk_transition', '', true);
 
     if marked > 0 and pg_notification_queue_usage() < settings.notification_queue_limit then

@@ -52,6 +52,10 @@ revoke all
   on fleet.registration
   from public;
 
+grant select
+  on fleet.registration
+  to fleet_cron;
+
 comment on table fleet.registration is
   'The agents and heartbeats tables the jobs work on (one row). Change it with fleet.adopt(...) '
   'and go back with fleet.adopt_own_tables(); never by hand.';

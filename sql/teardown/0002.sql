@@ -15,8 +15,6 @@ drop view fleet.heartbeat_summary;
 
 drop view fleet.job_summary;
 
-drop view fleet.registered_tables;
-
 drop function fleet.agent_counts();
 
 drop function fleet.stale_agents_now();

@@ -2,8 +2,7 @@
 -- it is partitioned.
 --
 -- v2 reads the registered heartbeats table through fleet.heartbeat_counts() and adds
--- partitions, partitioned_until (where the last partition's time range ends) and
--- partition_span (how long that last range is). v1 named
+-- partitions and partitioned_until (where the last partition's time range ends). v1 named
 -- pg_total_relation_size and an oid = regclass comparison with the migrator's search_path, so a
 -- planted public.pg_total_relation_size(oid) or operator was bound into it; v2 is created under
 -- the pinned search_path that every migration now runs with.
@@ -18,8 +17,7 @@ select
   c.oldest,
   c.cutoff,
   c.partitions,
-  c.partitioned_until,
-  c.partition_span
+  c.partitioned_until
 from fleet.heartbeat_counts() as c;
 
 comment on view fleet.heartbeat_summary is

@@ -3,8 +3,7 @@
 --
 -- errors_in_a_row and skips_in_a_row make a job that keeps failing (a statement timeout every
 -- five minutes) or that something keeps from running visible in `fleetcron status` and doctor,
--- even though each such run answered Vercel with a JSON body and some with a 200; last_error
--- says what the latest failure was.
+-- even though each such run answered Vercel with a JSON body and some with a 200.
 -- stuck counts cleanup runs still marked running after their lease ran out: their caller died,
 -- and the next cleanup run will mark them error.
 
@@ -56,15 +55,7 @@ select
     where r.job = j.job
       and r.outcome = 'skipped'
       and r.started_at > coalesce(good.started_at, '-infinity')
-  ) as skips_in_a_row,
-  (
-    select r.detail ->> 'error'
-    from fleet.job_runs as r
-    where r.job = j.job
-      and r.outcome = 'error'
-    order by r.started_at desc
-    limit 1
-  ) as last_error
+  ) as skips_in_a_row
 from (
   values ('check-stale'), ('cleanup-heartbeats')
 ) as j (job)
@@ -84,5 +75,5 @@ left join lateral (
 
 comment on view fleet.job_summary is
   'Per job: the last run (outcome, rows, duration), the last ok run, runs and errors in the '
-  'last 24 hours, runs in progress, runs stuck as running, errors and skips since the last ok '
-  'run, and the latest error. select * from fleet.job_summary;';
+  'last 24 hours, runs in progress, runs stuck as running, and errors and skips since the last '
+  'ok run. select * from fleet.job_summary;';

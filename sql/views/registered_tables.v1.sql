@@ -7,8 +7,12 @@
 -- (column types and table owners that differ from what was validated at registration). Like
 -- every view here it runs with its owner's rights, so fleet_cron reads it without any privilege
 -- on fleet.registration.
+--
+-- It reads the problems from fleet.registration_problems(), the form that checks the stored
+-- registration: the form that takes a candidate registration is not fleet_cron's to run (a
+-- function in a view runs with the reader's EXECUTE privilege). Added by revision 0004.
 
-create view fleet.registered_tables as
+create or replace view fleet.registered_tables as
 select
   r.agents::text as agents,
   r.heartbeats::text as heartbeats,
@@ -22,7 +26,7 @@ select
   r.registered_by,
   (
     select coalesce(jsonb_agg(jsonb_build_object('problem', p.problem, 'fix', p.hint)), '[]')
-    from fleet.registration_problems(r) as p
+    from fleet.registration_problems() as p
   ) as problems,
   (
     select coalesce(jsonb_agg(c.change order by c.change), '[]')
