@@ -25,7 +25,7 @@
 -- a candidate runs its casts and CHECK expressions with the owner's rights against the owner's
 -- tables, so a registration row a caller built itself is no input for anyone else: fleet_cron
 -- (and the view fleet.registered_tables) get fleet.registration_problems(), which checks the
--- stored registration only. v1 was granted to fleet_cron.
+-- stored registration only.
 --
 -- v2 also refuses a range-partitioned heartbeats table whose partition key is not exactly the
 -- heartbeat time column: the purge drops partitions by their bounds, read as times of that
@@ -547,11 +547,6 @@ $$;
 revoke all
   on function fleet.registration_problems(fleet.registration)
   from public;
-
--- v1 granted it to fleet_cron; fleet.registration_problems() is that role's form now.
-revoke execute
-  on function fleet.registration_problems(fleet.registration)
-  from fleet_cron;
 
 comment on function fleet.registration_problems(fleet.registration) is
   'Internal: what is wrong with a registration of agents and heartbeats tables (one row per '
